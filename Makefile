@@ -1,0 +1,33 @@
+# The two Quickstart commands are `make run` and `make test`; .ci/run calls `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Install, start PostgreSQL/Redis if needed, run the whole pipeline and a demo (Ctrl-C stops).
+run: $(STAMP)
+	deploy/ensure-services.sh
+	$(BIN)/wapipe up
+
+## Install test dependencies and run lint, types and the whole test suite.
+test: $(STAMP)
+	deploy/ensure-services.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .wapipe .pytest_cache .mypy_cache .ruff_cache

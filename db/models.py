@@ -1,0 +1,222 @@
+"""SQLAlchemy models: PostgreSQL is the source of truth, Redis only a transport."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import (
+    text as sql,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'agent')", name="role"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of the key: keys are random, so no slow hash is needed."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created_at()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Channel(Base):
+    """A company's WhatsApp business number and the credentials to send from it."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), unique=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64), unique=True)
+    display_phone_number: Mapped[str | None] = mapped_column(String(32))
+    waba_id: Mapped[str | None] = mapped_column(String(64))
+    access_token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("company_id", "phone", name="uq_contacts_company_phone"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    phone: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+    is_group: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("company_id", "contact_id", name="uq_conversations_company_contact"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"))
+    # A denormalised pointer for the conversation list (no FK: it is rewritten on every message).
+    last_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    last_message_preview: Mapped[str | None] = mapped_column(String(200))
+    last_message_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unread_count: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    is_favorite: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    is_archived: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    assigned_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('sending', 'sent', 'delivered', 'read', 'failed')", name="status"
+        ),
+        CheckConstraint("direction IN ('outbound', 'inbound')", name="direction"),
+        Index("ix_messages_conversation_seq", "conversation_id", "seq"),
+        Index("ix_messages_company_status", "company_id", "status", "created_at"),
+        # The sweeper's scan: only messages still owed a send.
+        Index(
+            "ix_messages_sending",
+            "created_at",
+            postgresql_where=sql("status = 'sending'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    # Intake order; keeps per-conversation order and stable cursors.
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), unique=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"))
+    direction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    to_phone: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(16), server_default=sql("'text'"))
+    text: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reply_to_message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id"))
+    provider_message_id: Mapped[str | None] = mapped_column(String(256), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_title: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    fbtrace_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created_at()
+    # When the current round of delivery began (intake or the latest retry); bounds its age.
+    queued_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _created_at()
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MessageStatusEvent(Base):
+    """Append-only history of every status reported for a message, applied or not."""
+
+    __tablename__ = "message_status_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    applied: Mapped[bool] = mapped_column(Boolean)
+    # When it happened: the provider's timestamp for webhooks, ours otherwise.
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = _created_at()
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class WebhookDelivery(Base):
+    """The inbox: every signed webhook POST, stored raw before it is processed."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        Index("ix_webhook_inbox_unprocessed", "id", postgresql_where=sql("processed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = _created_at()
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingStatus(Base):
+    """A provider status for a wamid we have not recorded yet; applied once we record it."""
+
+    __tablename__ = "pending_statuses"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(256), index=True)
+    phone_number_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"))
+    created_at: Mapped[datetime] = _created_at()

@@ -1,0 +1,24 @@
+"""The Flask intake: create_app() wires blueprints over one Container."""
+
+from flask import Flask
+
+from pipeline.api import health, messages
+from pipeline.api.errors import register_error_handlers
+from pipeline.bootstrap import Container, bootstrap
+from pipeline.config import Settings
+from webhooks import views as webhook_views
+
+# Meta batches statuses; 1 MiB is generous for a webhook and for any API body.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    app = Flask("wapipe")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["wapipe"] = container or bootstrap(settings)
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(messages.bp)
+    app.register_blueprint(webhook_views.bp)
+    return app

@@ -1,0 +1,48 @@
+"""The composition root: builds every adapter from one Settings. Connects lazily."""
+
+import os
+import socket
+from functools import cached_property
+
+from dramatiq.brokers.redis import RedisBroker
+
+from db.session import Database, make_engine
+from pipeline.config import Settings, get_settings
+from pipeline.provider.client import HttpWhatsAppClient
+from pipeline.services.delivery import Deliverer
+from workers.actors import Actors, DramatiqQueue, declare_actors
+from workers.broker import make_broker
+
+
+class Container:
+    """One per process: the engine and pool, the broker, the provider client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(make_engine(settings.database_url, settings.wapipe_db_pool_size))
+        self.broker: RedisBroker = make_broker(settings)
+        self.actors: Actors = declare_actors(self.broker, lambda: self)
+        self.queue = DramatiqQueue(self.actors)
+
+    @cached_property
+    def provider(self) -> HttpWhatsAppClient:
+        return HttpWhatsAppClient(
+            self.settings.whatsapp_api_base_url,
+            self.settings.wapipe_http_timeout_seconds,
+            self.settings.wapipe_http_tries,
+        )
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        return Deliverer(self.db, self.provider, self.settings, worker_id)
+
+    def close(self) -> None:
+        if "provider" in self.__dict__:
+            self.provider.close()
+        self.broker.close()
+        self.db.dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    return Container(settings or get_settings())

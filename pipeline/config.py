@@ -1,0 +1,39 @@
+"""Typed settings, read once from the environment. Nothing else reads os.environ."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of wapipe; names are the environment variables operators set."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "postgresql+psycopg:///wapipe"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    whatsapp_api_base_url: str = "http://127.0.0.1:8090/v21.0"
+    whatsapp_app_secret: str = Field(default="dev-app-secret", repr=False)
+    whatsapp_verify_token: str = Field(default="dev-verify-token", repr=False)
+
+    # Dramatiq keys live under this prefix, so several deployments (or test runs) can share Redis.
+    wapipe_queue_namespace: str = "wapipe"
+    # A claimed message is in flight in one worker until its lease expires; it must outlast
+    # the longest provider call (http timeout x in-process tries), or two workers could send.
+    wapipe_lease_seconds: int = 60
+    wapipe_http_timeout_seconds: float = 10.0
+    wapipe_http_tries: int = 3
+    # Delivery attempts (Dramatiq deliveries of the job) before a message is failed for good.
+    wapipe_max_attempts: int = 6
+    wapipe_retry_min_backoff_ms: int = 1_000
+    wapipe_retry_max_backoff_ms: int = 300_000
+    # A message still not delivered this long after intake fails instead of retrying forever.
+    wapipe_max_delivery_age_seconds: int = 24 * 3600
+    wapipe_db_pool_size: int = 10
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()

@@ -1,0 +1,116 @@
+"""The WhatsApp Cloud API send call: one HTTP client per process, errors classified once."""
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from pipeline.provider.errors import ErrorKind, ProviderError, classify_code
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundText:
+    """Everything one send needs; built by the delivery service from the claimed row."""
+
+    phone_number_id: str
+    access_token: str
+    to: str  # E.164
+    text: str
+    callback_data: str  # our message id, echoed back in every status webhook
+    reply_to_wamid: str | None = None
+
+
+class WhatsAppClient(Protocol):
+    def send_text(self, message: OutboundText) -> str:
+        """Send ``message`` and return the provider's message id (wamid)."""
+        ...
+
+
+def _worth_retrying_now(exc: BaseException) -> bool:
+    # Only blips where the provider certainly did not take the message: it answered with a
+    # transient error, or the connection never opened. A timeout after the request left is
+    # ambiguous and goes back to the delivery service, never resent blindly here.
+    return isinstance(exc, ProviderError) and exc.kind is ErrorKind.TRANSIENT
+
+
+def build_payload(message: OutboundText) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": message.to.lstrip("+"),
+        "type": "text",
+        "text": {"body": message.text, "preview_url": False},
+        "biz_opaque_callback_data": message.callback_data,
+    }
+    if message.reply_to_wamid:
+        payload["context"] = {"message_id": message.reply_to_wamid}
+    return payload
+
+
+def parse_error(response: httpx.Response) -> ProviderError:
+    """Turn a non-200 answer into a classified ProviderError (branching on error.code only)."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    data = error.get("error_data") or {}
+    details = data.get("details") if isinstance(data, dict) else None
+    return ProviderError(
+        kind=classify_code(code, response.status_code),
+        code=code,
+        title=str(error.get("message") or f"HTTP {response.status_code}")[:500],
+        details=str(details)[:2000] if details else None,
+        http_status=response.status_code,
+        fbtrace_id=error.get("fbtrace_id"),
+    )
+
+
+class HttpWhatsAppClient:
+    """Talks to any server that speaks the Cloud API wire format (Meta, or our fake)."""
+
+    def __init__(self, base_url: str, timeout_seconds: float, tries: int) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self._send_with_retries = retry(
+            retry=retry_if_exception(_worth_retrying_now),
+            stop=stop_after_attempt(max(tries, 1)),
+            wait=wait_random_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        )(self._send_once)
+
+    def send_text(self, message: OutboundText) -> str:
+        return self._send_with_retries(message)
+
+    def _send_once(self, message: OutboundText) -> str:
+        try:
+            response = self._http.post(
+                f"{message.phone_number_id}/messages",
+                json=build_payload(message),
+                headers={"Authorization": f"Bearer {message.access_token}"},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderError(ErrorKind.TRANSIENT, None, type(exc).__name__) from None
+        except httpx.TransportError as exc:
+            # Sent (or partly sent) and no answer: the provider may have accepted it.
+            raise ProviderError(ErrorKind.AMBIGUOUS, None, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise parse_error(response)
+        try:
+            return str(response.json()["messages"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ProviderError(
+                ErrorKind.AMBIGUOUS, None, "200 without a message id", http_status=200
+            ) from None
+
+    def close(self) -> None:
+        self._http.close()

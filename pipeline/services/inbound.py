@@ -1,0 +1,78 @@
+"""Customers writing in: stored as inbound messages of the contact's conversation."""
+
+import logging
+import uuid
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from webhooks.payloads import ChangeValue, InboundMessage
+
+log = logging.getLogger("wapipe.inbound")
+
+# Deduplicated by wamid (Meta delivers at least once); only a newly stored message raises
+# the conversation's unread count. Ensures contact and conversation like the intake does.
+_INBOUND_SQL = text("""
+WITH contact AS (
+    INSERT INTO contacts (id, company_id, phone, name)
+    VALUES (:contact_id, :company_id, :phone, :name)
+    ON CONFLICT (company_id, phone) DO UPDATE
+        SET name = COALESCE(contacts.name, EXCLUDED.name)
+    RETURNING id
+), conversation AS (
+    INSERT INTO conversations (id, company_id, contact_id)
+    SELECT :conversation_id, :company_id, contact.id FROM contact
+    ON CONFLICT (company_id, contact_id) DO UPDATE SET deleted_at = NULL
+    RETURNING id
+), message AS (
+    INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
+                          to_phone, type, text, content, provider_message_id, created_at,
+                          delivered_at)
+    SELECT :message_id, :company_id, conversation.id, contact.id, 'inbound', 'delivered',
+           :phone, :type, :text, CAST(:content AS jsonb), :wamid, :at, :at
+    FROM contact, conversation
+    ON CONFLICT (provider_message_id) DO NOTHING
+    RETURNING id, conversation_id
+)
+UPDATE conversations c SET
+    unread_count = c.unread_count + 1,
+    last_message_id = message.id,
+    last_message_preview = :preview,
+    last_message_at = GREATEST(c.last_message_at, :at),
+    updated_at = now()
+FROM message WHERE c.id = message.conversation_id
+""")
+
+
+def store_inbound(session: Session, company_id: uuid.UUID, value: ChangeValue) -> None:
+    """Store every inbound message of a change; a malformed one is logged, never fatal."""
+    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile is not None}
+    for message in value.messages:
+        phone = "+" + message.from_.lstrip("+")
+        if not phone[1:].isdigit():
+            log.warning("inbound message %s has an unusable sender", message.id)
+            continue
+        _store_one(session, company_id, phone, names.get(message.from_), message)
+
+
+def _store_one(
+    session: Session, company_id: uuid.UUID, phone: str, name: str | None, message: InboundMessage
+) -> None:
+    body = message.text.body if message.text is not None else None
+    session.execute(
+        _INBOUND_SQL,
+        {
+            "contact_id": uuid.uuid4(),
+            "conversation_id": uuid.uuid4(),
+            "message_id": uuid.uuid4(),
+            "company_id": company_id,
+            "phone": phone,
+            "name": name,
+            "type": message.type[:16],
+            "text": body,
+            "content": message.model_dump_json(by_alias=True),
+            "wamid": message.id,
+            "at": message.at,
+            "preview": (body or f"[{message.type}]")[:120],
+        },
+    )

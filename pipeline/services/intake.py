@@ -1,0 +1,184 @@
+"""Accepting a message: one transaction, then a hint to the queue."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from db.models import Message
+from db.session import Database
+from pipeline.domain.errors import Conflict, NotFound
+from pipeline.domain.phones import normalize_phone
+from pipeline.domain.statuses import Source, Status
+from pipeline.services.ports import TaskQueue
+from pipeline.services.statuses import StatusReport, apply_status
+from pipeline.services.tenants import Principal
+
+log = logging.getLogger("wapipe.intake")
+
+MAX_TEXT = 4096
+PREVIEW_LENGTH = 120
+
+
+class SendMessageRequest(BaseModel):
+    """The body of POST /v1/messages."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    to: Annotated[str, Field(min_length=1, max_length=64)]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    reply_to: uuid.UUID | None = None
+
+    @field_validator("to")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return normalize_phone(value)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must contain something other than whitespace")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    contact_id: uuid.UUID
+    created_contact: bool
+    created_conversation: bool
+    status: str = Status.SENDING.value
+
+
+# One round trip: ensure the contact and the conversation (ON CONFLICT instead of
+# read-then-write, so concurrent first messages to a phone converge on one row without a
+# unique violation), insert the message and its first history entry, and point the
+# conversation at it. `xmax = 0` is true only for a row this statement inserted.
+_INTAKE_SQL = text("""
+WITH contact AS (
+    INSERT INTO contacts (id, company_id, phone)
+    VALUES (:contact_id, :company_id, :phone)
+    ON CONFLICT (company_id, phone) DO UPDATE SET phone = EXCLUDED.phone
+    RETURNING id, (xmax = 0) AS created
+), conversation AS (
+    INSERT INTO conversations (id, company_id, contact_id, last_message_id,
+                               last_message_preview, last_message_at, updated_at)
+    SELECT :conversation_id, :company_id, contact.id, :message_id, :preview, now(), now()
+    FROM contact
+    ON CONFLICT (company_id, contact_id) DO UPDATE SET
+        last_message_id = EXCLUDED.last_message_id,
+        last_message_preview = EXCLUDED.last_message_preview,
+        last_message_at = EXCLUDED.last_message_at,
+        updated_at = EXCLUDED.updated_at,
+        deleted_at = NULL
+    RETURNING id, (xmax = 0) AS created
+), message AS (
+    INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
+                          to_phone, type, text, reply_to_message_id, created_by)
+    SELECT :message_id, :company_id, conversation.id, contact.id, 'outbound', 'sending',
+           :phone, 'text', :text, :reply_to, :user_id
+    FROM contact, conversation
+    RETURNING id, created_at
+), history AS (
+    INSERT INTO message_status_history (message_id, status, source, applied, at)
+    SELECT id, 'sending', 'intake', true, created_at FROM message
+)
+SELECT conversation.id AS conversation_id, conversation.created AS created_conversation,
+       contact.id AS contact_id, contact.created AS created_contact
+FROM message, conversation, contact
+""")
+
+
+def submit_message(
+    db: Database, queue: TaskQueue, principal: Principal, request: SendMessageRequest
+) -> Accepted:
+    """Accept a message in one transaction, then enqueue its delivery."""
+    message_id = uuid.uuid4()
+    with db.transaction() as session:
+        if request.reply_to is not None:
+            _require_own_message(session, principal, request.reply_to, field="reply_to")
+        row = session.execute(
+            _INTAKE_SQL,
+            {
+                "contact_id": uuid.uuid4(),
+                "conversation_id": uuid.uuid4(),
+                "message_id": message_id,
+                "company_id": principal.company_id,
+                "user_id": principal.user_id,
+                "phone": request.to,
+                "text": request.text,
+                "preview": request.text[:PREVIEW_LENGTH],
+                "reply_to": request.reply_to,
+            },
+        ).one()
+    enqueue_after_commit(queue, message_id)
+    return Accepted(
+        id=message_id,
+        conversation_id=row.conversation_id,
+        contact_id=row.contact_id,
+        created_contact=row.created_contact,
+        created_conversation=row.created_conversation,
+    )
+
+
+def retry_message(
+    db: Database, queue: TaskQueue, principal: Principal, message_id: uuid.UUID, source: Source
+) -> None:
+    """Put a failed message back to `sending` and enqueue it; Conflict if it is not failed."""
+    with db.transaction() as session:
+        _require_own_message(session, principal, message_id)
+        decision = apply_status(
+            session,
+            message_id,
+            StatusReport(
+                Status.SENDING,
+                at=datetime.now(UTC),
+                source=source,
+                on_applied=_RETRY_RESETS,
+            ),
+        )
+        if decision is None or not decision.applied:
+            raise Conflict("only a failed message can be retried", {"id": str(message_id)})
+    enqueue_after_commit(queue, message_id)
+
+
+# A retried message starts a fresh round: a new attempt budget, no error, no lease.
+_RETRY_RESETS = {
+    "attempts": 0,
+    "error_code": None,
+    "error_title": None,
+    "error_details": None,
+    "fbtrace_id": None,
+    "failed_at": None,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "queued_at": func.now(),
+}
+
+
+def enqueue_after_commit(queue: TaskQueue, message_id: uuid.UUID) -> None:
+    # The message is durable already; if the broker is down, the sweeper finds it in
+    # PostgreSQL later, so the caller still gets its 202.
+    try:
+        queue.enqueue_delivery(message_id)
+    except Exception:
+        log.exception("enqueue failed for message %s; the sweeper will pick it up", message_id)
+
+
+def _require_own_message(
+    session: Session, principal: Principal, message_id: uuid.UUID, field: str = "id"
+) -> None:
+    found = session.scalar(
+        select(Message.id).where(
+            Message.id == message_id, Message.company_id == principal.company_id
+        )
+    )
+    if found is None:
+        raise NotFound("message not found", {field: str(message_id)})

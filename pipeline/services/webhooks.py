@@ -1,0 +1,164 @@
+"""Webhook deliveries: stored raw first, then applied status by status."""
+
+import logging
+import uuid
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from db.models import Channel, Message, PendingStatus, WebhookDelivery
+from db.session import Database
+from pipeline.domain.errors import ValidationError
+from pipeline.domain.statuses import PROVIDER_STATUSES, Source, Status
+from pipeline.services.inbound import store_inbound
+from pipeline.services.ports import TaskQueue
+from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, lock_wamid
+from webhooks.payloads import StatusItem, WebhookPayload
+
+log = logging.getLogger("wapipe.webhooks")
+
+
+def parse_payload(raw_body: bytes) -> WebhookPayload:
+    """Parse a signed body, or raise ValidationError (400): nothing is stored then."""
+    try:
+        return WebhookPayload.model_validate_json(raw_body)
+    except PydanticValidationError as exc:
+        raise ValidationError("webhook body is not the expected JSON") from exc
+
+
+def receive_webhook(db: Database, queue: TaskQueue, raw_body: bytes) -> int:
+    """Store a verified delivery and enqueue its processing after the commit."""
+    parse_payload(raw_body)
+    with db.transaction() as session:
+        delivery_id: int = session.execute(
+            insert(WebhookDelivery).values(raw_body=raw_body).returning(WebhookDelivery.id)
+        ).scalar_one()
+    try:
+        queue.enqueue_webhook(delivery_id)
+    except Exception:
+        log.exception("enqueue failed for webhook %s; the sweeper will pick it up", delivery_id)
+    return delivery_id
+
+
+def process_webhook(db: Database, delivery_id: int) -> bool:
+    """Apply every status and inbound message of a stored delivery, once; False if skipped."""
+    with db.transaction() as session:
+        # SKIP LOCKED: a twin job already processing this delivery will finish it.
+        row = session.execute(
+            select(WebhookDelivery.raw_body, WebhookDelivery.processed_at)
+            .where(WebhookDelivery.id == delivery_id)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None or row.processed_at is not None:
+            return False
+        payload = parse_payload(row.raw_body)
+        for value in payload.message_changes():
+            assert value.metadata is not None
+            phone_number_id = value.metadata.phone_number_id
+            company_id = session.scalar(
+                select(Channel.company_id).where(Channel.phone_number_id == phone_number_id)
+            )
+            # Sorted, so two deliveries touching the same messages lock them in one order.
+            for item in sorted(value.statuses, key=lambda s: (s.id, s.timestamp, s.status)):
+                apply_provider_status(session, company_id, phone_number_id, item, delivery_id)
+            if company_id is not None:
+                store_inbound(session, company_id, value)
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(processed_at=func.now())
+        )
+    return True
+
+
+def apply_provider_status(
+    session: Session,
+    company_id: uuid.UUID | None,
+    phone_number_id: str,
+    item: StatusItem,
+    delivery_id: int | None,
+) -> None:
+    """Apply one provider status, or park it until its wamid is recorded: never drop it."""
+    if item.status not in PROVIDER_STATUSES:
+        log.info("ignoring provider status %r", item.status)
+        return
+    lock_wamid(session, item.id)
+    message_id = _match(session, company_id, item) if company_id is not None else None
+    if message_id is None:
+        session.execute(
+            insert(PendingStatus).values(
+                provider_message_id=item.id,
+                phone_number_id=phone_number_id,
+                payload=item.model_dump(mode="json", by_alias=True),
+                webhook_id=delivery_id,
+            )
+        )
+        return
+    apply_status(session, message_id, _report(item, delivery_id))
+
+
+def apply_pending_statuses(session: Session, message_id: uuid.UUID, wamid: str) -> int:
+    """Apply statuses that arrived before ``wamid`` was recorded; the caller holds its lock."""
+    parked = session.execute(
+        delete(PendingStatus)
+        .where(PendingStatus.provider_message_id == wamid)
+        .returning(PendingStatus.payload, PendingStatus.webhook_id)
+    ).all()
+    for payload, webhook_id in parked:
+        apply_status(session, message_id, _report(StatusItem.model_validate(payload), webhook_id))
+    return len(parked)
+
+
+def _match(session: Session, company_id: uuid.UUID, item: StatusItem) -> uuid.UUID | None:
+    """Find the message by its wamid, or by our id echoed in biz_opaque_callback_data.
+
+    Matching by our id lets a status overtake the worker's own record of the send; the
+    message then adopts the wamid, and statuses parked under it are applied too.
+    """
+    found = session.execute(
+        select(Message.id).where(
+            Message.provider_message_id == item.id, Message.company_id == company_id
+        )
+    ).scalar()
+    if found is not None:
+        return found
+    our_id = _as_uuid(item.biz_opaque_callback_data)
+    if our_id is None:
+        return None
+    adopted = session.execute(
+        update(Message)
+        .where(Message.id == our_id, Message.company_id == company_id)
+        .values(provider_message_id=func.coalesce(Message.provider_message_id, item.id))
+        .returning(Message.id, Message.provider_message_id)
+    ).first()
+    if adopted is None:
+        return None
+    if adopted.provider_message_id == item.id:
+        apply_pending_statuses(session, our_id, item.id)
+    return our_id
+
+
+def _report(item: StatusItem, delivery_id: int | None) -> StatusReport:
+    error = None
+    if item.errors:
+        first = item.errors[0]
+        error = ErrorInfo(
+            code=str(first.code) if first.code is not None else "unknown",
+            title=first.title or first.message or "provider reported a failure",
+            details=first.error_data.details if first.error_data else None,
+        )
+    return StatusReport(
+        status=Status(item.status),
+        at=item.at,
+        source=Source.WEBHOOK,
+        error=error,
+        detail={"wamid": item.id, "webhook_id": delivery_id},
+    )
+
+
+def _as_uuid(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None

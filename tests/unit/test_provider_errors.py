@@ -1,0 +1,66 @@
+import httpx
+import pytest
+
+from pipeline.provider.client import OutboundText, build_payload, parse_error
+from pipeline.provider.errors import ErrorKind, classify_code
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (131000, ErrorKind.TRANSIENT),
+        (1, ErrorKind.TRANSIENT),
+        (131057, ErrorKind.TRANSIENT),
+        (130429, ErrorKind.THROTTLED),
+        (131056, ErrorKind.THROTTLED),
+        (80007, ErrorKind.THROTTLED),
+        (190, ErrorKind.CHANNEL_HALT),
+        (131048, ErrorKind.CHANNEL_HALT),
+        (250, ErrorKind.CHANNEL_HALT),
+        (131031, ErrorKind.CHANNEL_HALT),
+        (100, ErrorKind.PERMANENT),
+        (131047, ErrorKind.PERMANENT),
+        (131026, ErrorKind.PERMANENT),
+        (132001, ErrorKind.PERMANENT),
+        (999999, ErrorKind.PERMANENT),
+    ],
+)
+def test_codes_are_classified_as_the_provider_notes_say(code: int, kind: ErrorKind) -> None:
+    assert classify_code(code) is kind
+
+
+def test_without_a_code_the_http_status_decides() -> None:
+    assert classify_code(None, 502) is ErrorKind.TRANSIENT
+    assert classify_code(None, 429) is ErrorKind.TRANSIENT
+    assert classify_code(None, 400) is ErrorKind.PERMANENT
+
+
+def test_an_error_body_is_parsed_by_code_not_by_text() -> None:
+    body = {
+        "error": {
+            "message": "(#131047) Re-engagement message",
+            "code": 131047,
+            "error_data": {"details": "24 hours passed"},
+            "fbtrace_id": "Axyz",
+        }
+    }
+    error = parse_error(httpx.Response(400, json=body))
+    assert error.kind is ErrorKind.PERMANENT
+    assert error.error_code == "131047"
+    assert error.details == "24 hours passed"
+    assert error.fbtrace_id == "Axyz"
+
+
+def test_a_non_json_5xx_is_transient() -> None:
+    error = parse_error(httpx.Response(502, text="<html>bad gateway</html>"))
+    assert error.kind is ErrorKind.TRANSIENT
+    assert error.code is None
+
+
+def test_the_send_body_carries_our_id_and_the_reply_context() -> None:
+    message = OutboundText("123", "tok", "+16505550142", "hi", "our-id", reply_to_wamid="wamid.X")
+    payload = build_payload(message)
+    assert payload["to"] == "16505550142"
+    assert payload["biz_opaque_callback_data"] == "our-id"
+    assert payload["context"] == {"message_id": "wamid.X"}
+    assert payload["text"]["body"] == "hi"
