@@ -107,4 +107,7 @@ def fake_provider(
         target = webhook_url if webhook_url and not no_statuses else "none"
         click.echo(f"fake WhatsApp provider on {provider.url} (webhooks -> {target})")
 
-    serve(config, host, port, channels, on_ready=ready)
+    try:
+        serve(config, host, port, channels, on_ready=ready)
+    except OSError as exc:  # typically the port is taken; a traceback would only add noise
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc

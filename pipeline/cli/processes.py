@@ -16,6 +16,7 @@ def api_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
         "--worker-class", "gthread",
         "--threads", str(threads),
         "--graceful-timeout", "10",
+        "--no-control-socket",
         "--access-logfile", "-" if os.environ.get("WAPIPE_ACCESS_LOG") else "/dev/null",
     ]  # fmt: skip
 

@@ -87,11 +87,11 @@ class Stack:
         return api_key
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        log = (self.log_dir / f"{name}.log").open("ab")
         # Own session: Ctrl-C reaches us alone, and we stop the children in order.
-        self.processes[name] = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _wait_ready(self, url: str, what: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -121,7 +121,7 @@ class Stack:
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)  # the leader stops its own children
         deadline = time.monotonic() + 15
         for process in self.processes.values():
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import heapq
@@ -154,6 +155,10 @@ class WebhookDispatcher:
         with self._cond:
             self._heap.clear()
             self._generation += 1
+            # Senders race us for the queue, so drain until Empty rather than checking empty().
+            with contextlib.suppress(queue.Empty):
+                while not self._stopped:
+                    self._queue.get_nowait()
 
     def stats(self) -> dict[str, int]:
         with self._cond:

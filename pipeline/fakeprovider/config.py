@@ -32,7 +32,7 @@ class FakeConfig:
     fail_rate: float = 0.0
     accept_any_token: bool = False
     webhook_url: str = ""
-    app_secret: str = ""
+    app_secret: str = field(default="", repr=False)
 
     def copy(self) -> FakeConfig:
         return dataclasses.replace(self, error_codes=list(self.error_codes))

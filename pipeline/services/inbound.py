@@ -10,9 +10,9 @@ from webhooks.payloads import ChangeValue, InboundMessage
 
 log = logging.getLogger("wapipe.inbound")
 
-# Deduplicated by wamid (Meta delivers at least once); only a newly stored message raises
-# the conversation's unread count. Ensures contact and conversation like the intake does.
-_INBOUND_SQL = text("""
+# Deduplicated by wamid (Meta delivers at least once). Ensures contact and conversation as
+# the intake does; returns a row only when the message is new.
+_INSERT_SQL = text("""
 WITH contact AS (
     INSERT INTO contacts (id, company_id, phone, name)
     VALUES (:contact_id, :company_id, :phone, :name)
@@ -24,23 +24,26 @@ WITH contact AS (
     SELECT :conversation_id, :company_id, contact.id FROM contact
     ON CONFLICT (company_id, contact_id) DO UPDATE SET deleted_at = NULL
     RETURNING id
-), message AS (
-    INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
-                          to_phone, type, text, content, provider_message_id, created_at,
-                          delivered_at)
-    SELECT :message_id, :company_id, conversation.id, contact.id, 'inbound', 'delivered',
-           :phone, :type, :text, CAST(:content AS jsonb), :wamid, :at, :at
-    FROM contact, conversation
-    ON CONFLICT (provider_message_id) DO NOTHING
-    RETURNING id, conversation_id
 )
-UPDATE conversations c SET
-    unread_count = c.unread_count + 1,
-    last_message_id = message.id,
+INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
+                      to_phone, type, text, content, provider_message_id, created_at,
+                      delivered_at)
+SELECT :message_id, :company_id, conversation.id, contact.id, 'inbound', 'delivered',
+       :phone, :type, :text, CAST(:content AS jsonb), :wamid, :at, :at
+FROM contact, conversation
+ON CONFLICT (provider_message_id) DO NOTHING
+RETURNING conversation_id
+""")
+
+# A separate statement: rows inserted by a CTE are invisible to the rest of its statement.
+_UNREAD_SQL = text("""
+UPDATE conversations SET
+    unread_count = unread_count + 1,
+    last_message_id = :message_id,
     last_message_preview = :preview,
-    last_message_at = GREATEST(c.last_message_at, :at),
+    last_message_at = GREATEST(last_message_at, :at),
     updated_at = now()
-FROM message WHERE c.id = message.conversation_id
+WHERE id = :conversation_id
 """)
 
 
@@ -59,12 +62,13 @@ def _store_one(
     session: Session, company_id: uuid.UUID, phone: str, name: str | None, message: InboundMessage
 ) -> None:
     body = message.text.body if message.text is not None else None
-    session.execute(
-        _INBOUND_SQL,
+    message_id = uuid.uuid4()
+    conversation_id = session.execute(
+        _INSERT_SQL,
         {
             "contact_id": uuid.uuid4(),
             "conversation_id": uuid.uuid4(),
-            "message_id": uuid.uuid4(),
+            "message_id": message_id,
             "company_id": company_id,
             "phone": phone,
             "name": name,
@@ -73,6 +77,16 @@ def _store_one(
             "content": message.model_dump_json(by_alias=True),
             "wamid": message.id,
             "at": message.at,
+        },
+    ).scalar()
+    if conversation_id is None:
+        return  # a repeat of a message we already have
+    session.execute(
+        _UNREAD_SQL,
+        {
+            "conversation_id": conversation_id,
+            "message_id": message_id,
             "preview": (body or f"[{message.type}]")[:120],
+            "at": message.at,
         },
     )

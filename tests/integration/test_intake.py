@@ -47,9 +47,7 @@ def test_a_message_is_accepted_with_contact_and_conversation(
     assert second["conversation_id"] == body["conversation_id"]
 
 
-def test_a_phone_in_another_format_is_the_same_contact(
-    client: FlaskClient, tenant: Tenant
-) -> None:
+def test_a_phone_in_another_format_is_the_same_contact(client: FlaskClient, tenant: Tenant) -> None:
     first = client.post(
         "/v1/messages", json={"to": "+1 650-555-0199", "text": "a"}, headers=tenant.auth
     ).get_json()
@@ -85,9 +83,7 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
     assert _count(container, Message, company_id=tenant.company_id) == 0
 
 
-def test_text_of_exactly_4096_code_points_is_accepted(
-    client: FlaskClient, tenant: Tenant
-) -> None:
+def test_text_of_exactly_4096_code_points_is_accepted(client: FlaskClient, tenant: Tenant) -> None:
     text_4096 = "é" * 4095 + "😀"  # 4096 code points, more bytes
     response = client.post(
         "/v1/messages", json={"to": new_phone(), "text": text_4096}, headers=tenant.auth
@@ -127,7 +123,9 @@ def test_an_oversized_body_is_a_413(client: FlaskClient, tenant: Tenant) -> None
 )
 def test_requests_without_a_valid_key_are_401(client: FlaskClient, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
-    response = client.post("/v1/messages", json={"to": "+16505550142", "text": "x"}, headers=headers)
+    response = client.post(
+        "/v1/messages", json={"to": "+16505550142", "text": "x"}, headers=headers
+    )
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "UNAUTHORIZED"
 
@@ -170,9 +168,7 @@ def test_get_returns_the_message_with_its_history(client: FlaskClient, tenant: T
     }
 
 
-def test_retry_of_a_message_that_has_not_failed_is_409(
-    client: FlaskClient, tenant: Tenant
-) -> None:
+def test_retry_of_a_message_that_has_not_failed_is_409(client: FlaskClient, tenant: Tenant) -> None:
     sent = client.post(
         "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
     ).get_json()

@@ -1,0 +1,71 @@
+"""The whole pipeline as real processes: gunicorn, dramatiq and the fake provider."""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipeline.config import Settings
+from tests.conftest import APP_SECRET, VERIFY_TOKEN
+from tests.e2e.processes import WAPIPE, Process, running, stack_env, wait_http_ok
+from tests.support import free_port
+
+
+@dataclass(frozen=True)
+class Stack:
+    api_url: str
+    fake_url: str
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs: Path = tmp_path_factory.mktemp("e2e-logs")
+    api_port, fake_port = free_port(), free_port()
+    api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
+    env = stack_env(
+        {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "WHATSAPP_API_BASE_URL": f"{fake_url}/v21.0",
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+            # Its own queues: the in-process test worker must not take these jobs.
+            "WAPIPE_QUEUE_NAMESPACE": f"wapipe-e2e-{uuid.uuid4().hex[:8]}",
+            "WAPIPE_RETRY_MIN_BACKOFF_MS": "200",
+            "WAPIPE_RETRY_MAX_BACKOFF_MS": "1000",
+            "WAPIPE_MAX_ATTEMPTS": "4",
+        }
+    )
+    fake = Process(
+        "fake-provider",
+        [*WAPIPE, "fake-provider", "--port", str(fake_port), "--status-delay-ms", "50",
+         "--webhook-url", f"{api_url}/webhooks/whatsapp"],
+        env,
+        logs / "fake.log",
+    )  # fmt: skip
+    api = Process(
+        "api",
+        [*WAPIPE, "api", "--port", str(api_port), "--workers", "2", "--threads", "4"],
+        env,
+        logs / "api.log",
+    )
+    worker = Process(
+        "worker",
+        [*WAPIPE, "worker", "--processes", "1", "--threads", "4"],
+        env,
+        logs / "worker.log",
+    )
+    with running(fake, api, worker):
+        wait_http_ok(f"{fake_url}/_fake/healthz", fake)
+        wait_http_ok(f"{api_url}/readyz", api)
+        yield Stack(api_url, fake_url)
+
+
+@pytest.fixture
+def fake_admin(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.fake_url, timeout=5) as http:
+        yield http
+        http.delete("/_fake/rules")

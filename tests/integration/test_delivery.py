@@ -1,0 +1,186 @@
+"""Delivery through a real Dramatiq worker on real Redis, against the fake provider."""
+
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from dramatiq import Worker
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from db.models import Message
+from pipeline.bootstrap import Container
+from pipeline.fakeprovider import FakeProvider
+from pipeline.services.delivery import Deliverer, Outcome
+from tests.conftest import Tenant
+from tests.support import new_phone, wait_for
+
+
+def _send(client: FlaskClient, tenant: Tenant, **extra: Any) -> dict[str, Any]:
+    body = {"to": new_phone(), "text": "hello"} | extra
+    response = client.post("/v1/messages", json=body, headers=tenant.auth)
+    assert response.status_code == 202, response.get_json()
+    result: dict[str, Any] = response.get_json()
+    return result
+
+
+def _message(client: FlaskClient, tenant: Tenant, message_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.get(
+        f"/v1/messages/{message_id}", headers=tenant.auth
+    ).get_json()
+    return result
+
+
+def _wait_status(
+    client: FlaskClient, tenant: Tenant, message_id: str, status: str, timeout: float = 20
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (m := _message(client, tenant, message_id))["status"] == status and m,
+        timeout=timeout,
+        what=f"{message_id} to reach {status}",
+    )
+
+
+def _sends(fake: FakeProvider, message_id: str) -> int:
+    count: int = fake.state.sends_for(message_id)["count"]
+    return count
+
+
+@pytest.fixture(autouse=True)
+def _clean_rules(fake_provider: FakeProvider) -> None:
+    fake_provider.state.clear_rules()
+
+
+def test_a_message_is_sent_once_and_advances_to_read(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    sent = _send(client, tenant)
+    message = _wait_status(client, tenant, sent["id"], "read")
+    assert message["provider_message_id"].startswith("wamid.")
+    assert message["sent_at"]
+    assert message["delivered_at"]
+    assert message["read_at"]
+    assert message["attempts"] == 1
+    assert _sends(fake_provider, sent["id"]) == 1
+    applied = [(h["status"], h["source"]) for h in message["history"] if h["applied"]]
+    assert applied[0] == ("sending", "intake")
+    assert applied[-1] == ("read", "webhook")
+
+
+def test_a_reply_carries_the_wamid_of_the_message_it_answers(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    first = _send(client, tenant)
+    original = _wait_status(client, tenant, first["id"], "read")
+    reply = _send(client, tenant, reply_to=first["id"])
+    _wait_status(client, tenant, reply["id"], "read")
+    [body] = fake_provider.state.sends_for(reply["id"])["bodies"]
+    assert body["context"] == {"message_id": original["provider_message_id"]}
+    assert _message(client, tenant, reply["id"])["reply_to"] == first["id"]
+
+
+def test_a_permanent_error_fails_at_once_with_the_providers_code(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    phone = new_phone()
+    fake_provider.state.add_rule(phone.lstrip("+"), 131026, 5)
+    sent = _send(client, tenant, to=phone)
+    message = _wait_status(client, tenant, sent["id"], "failed")
+    assert message["error"]["code"] == "131026"
+    assert message["error"]["title"]
+    assert message["failed_at"]
+    assert message["attempts"] == 1
+    assert _sends(fake_provider, sent["id"]) == 0
+
+
+def test_a_transient_error_backs_off_and_recovers(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    phone = new_phone()
+    # 3 in-process tries per attempt: 5 errors need a second Dramatiq attempt.
+    fake_provider.state.add_rule(phone.lstrip("+"), 131000, 5)
+    sent = _send(client, tenant, to=phone)
+    message = _wait_status(client, tenant, sent["id"], "read")
+    assert message["attempts"] == 2
+    assert message["error"] is None
+    assert _sends(fake_provider, sent["id"]) == 1
+
+
+def test_transient_errors_that_never_end_fail_after_the_attempt_budget(
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+    container: Container,
+) -> None:
+    phone = new_phone()
+    fake_provider.state.add_rule(phone.lstrip("+"), 131000, 1000)
+    sent = _send(client, tenant, to=phone)
+    message = _wait_status(client, tenant, sent["id"], "failed", timeout=30)
+    assert message["attempts"] == container.settings.wapipe_max_attempts
+    assert message["error"]["code"] == "131000"
+
+
+def test_a_failed_message_retried_by_the_api_is_sent(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    phone = new_phone()
+    fake_provider.state.add_rule(phone.lstrip("+"), 131026, 1)
+    sent = _send(client, tenant, to=phone)
+    _wait_status(client, tenant, sent["id"], "failed")
+    response = client.post(f"/v1/messages/{sent['id']}/retry", headers=tenant.auth)
+    assert response.status_code == 202
+    message = _wait_status(client, tenant, sent["id"], "read")
+    assert message["error"] is None
+    assert message["failed_at"] is None
+    statuses = [h["status"] for h in message["history"] if h["applied"]]
+    assert statuses[:3] == ["sending", "failed", "sending"]
+    assert _sends(fake_provider, sent["id"]) == 1
+
+
+def test_a_message_is_claimed_by_one_deliverer_at_a_time(
+    client: FlaskClient, tenant: Tenant, container: Container, fake_provider: FakeProvider
+) -> None:
+    """Eight deliverers race for the same message; exactly one sends it."""
+    sent = _send(client, tenant)
+    message_id = uuid.UUID(sent["id"])
+    barrier = threading.Barrier(8)
+    outcomes: list[Outcome] = []
+
+    def race(i: int) -> None:
+        deliverer = Deliverer(container.db, container.provider, container.settings, f"racer-{i}")
+        barrier.wait()
+        outcomes.append(deliverer.deliver(message_id).outcome)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(Outcome.SENT) == 1
+    assert all(o in (Outcome.SENT, Outcome.SKIPPED, Outcome.RETRY) for o in outcomes)
+    assert _sends(fake_provider, sent["id"]) == 1
+    with container.db.transaction() as session:
+        row = session.execute(
+            select(Message.attempts, Message.lease_owner).where(Message.id == message_id)
+        ).one()
+    assert row.attempts == 1
+    assert row.lease_owner is None
+
+
+def test_a_wrong_token_fails_the_message_with_the_auth_code(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    fake_provider.add_channel(tenant.phone_number_id, "rotated-token")
+    sent = _send(client, tenant)
+    message = _wait_status(client, tenant, sent["id"], "failed")
+    assert message["error"]["code"] == "190"
+    assert tenant.access_token not in str(message)
+
+
+def test_the_live_api_reports_readiness(live_url: str) -> None:
+    response = httpx.get(f"{live_url}/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}

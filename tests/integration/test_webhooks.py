@@ -1,0 +1,279 @@
+"""Webhook intake and the status rules, on real PostgreSQL."""
+
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from db.models import Conversation, Message, PendingStatus, WebhookDelivery
+from pipeline.bootstrap import Container
+from pipeline.services.delivery import Deliverer
+from pipeline.services.webhooks import process_webhook
+from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
+from tests.support import PAYLOADS, new_phone, signed_headers, status, status_body
+
+T0 = 1_763_800_000
+
+
+def _inbox_size(container: Container) -> int:
+    with container.db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0)
+
+
+def _post(client: FlaskClient, body: bytes) -> int:
+    response = client.post(
+        "/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body)
+    )
+    assert response.status_code == 200, response.get_json()
+    delivery_id: int = response.get_json()["received"]
+    return delivery_id
+
+
+def _deliver(client: FlaskClient, container: Container, body: bytes) -> None:
+    assert process_webhook(container.db, _post(client, body))
+
+
+def _new_message(client: FlaskClient, tenant: Tenant) -> str:
+    response = client.post(
+        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
+    )
+    message_id: str = response.get_json()["id"]
+    return message_id
+
+
+def _message(client: FlaskClient, tenant: Tenant, message_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.get(
+        f"/v1/messages/{message_id}", headers=tenant.auth
+    ).get_json()
+    return result
+
+
+def test_handshake_echoes_the_challenge_only_for_the_right_token(client: FlaskClient) -> None:
+    ok = client.get(
+        "/webhooks/whatsapp",
+        query_string={
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "42",
+        },
+    )
+    assert ok.status_code == 200
+    assert ok.data == b"42"
+    for params in (
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "42"},
+        {"hub.mode": "subscribe", "hub.challenge": "42"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"},
+    ):
+        refused = client.get("/webhooks/whatsapp", query_string=params)
+        assert refused.status_code == 403
+        assert refused.get_json()["error"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=00", "sha256=" + "a" * 64, "garbage"])
+def test_a_missing_or_wrong_signature_is_401_and_nothing_is_stored(
+    client: FlaskClient, container: Container, signature: str | None
+) -> None:
+    body = (PAYLOADS / "status_sent.json").read_bytes()
+    before = _inbox_size(container)
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    response = client.post("/webhooks/whatsapp", data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "UNAUTHORIZED"
+    assert _inbox_size(container) == before
+
+
+def test_a_signature_over_other_bytes_is_refused(client: FlaskClient, container: Container) -> None:
+    body = (PAYLOADS / "status_sent.json").read_bytes()
+    headers = signed_headers(APP_SECRET, body + b" ")
+    before = _inbox_size(container)
+    assert client.post("/webhooks/whatsapp", data=body, headers=headers).status_code == 401
+    assert _inbox_size(container) == before
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{}", b'{"object": 1, "entry": "x"}'])
+def test_a_signed_body_that_is_not_the_expected_json_is_400(
+    client: FlaskClient, container: Container, body: bytes
+) -> None:
+    before = _inbox_size(container)
+    response = client.post(
+        "/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body)
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
+    assert _inbox_size(container) == before
+
+
+ORDERS = list(itertools.permutations(["sent", "delivered", "read"]))
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("batched", [False, True])
+def test_statuses_in_any_order_reach_read_with_every_timestamp(
+    client: FlaskClient, tenant: Tenant, container: Container, order: tuple[str, ...], batched: bool
+) -> None:
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    ts = {"sent": T0, "delivered": T0 + 2, "read": T0 + 30}
+    items = [status(wamid, s, ts[s], biz=message_id) for s in order]
+    bodies = (
+        [status_body(tenant.phone_number_id, items)]
+        if batched
+        else [status_body(tenant.phone_number_id, [item]) for item in items]
+    )
+    for body in bodies:
+        _deliver(client, container, body)
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "read"
+    assert message["provider_message_id"] == wamid
+    for name, value in ts.items():
+        assert message[f"{name}_at"] == datetime.fromtimestamp(value, UTC).isoformat()
+    webhook_history = [h for h in message["history"] if h["source"] == "webhook"]
+    assert len(webhook_history) == 3
+
+
+def test_duplicates_and_late_lower_statuses_are_recorded_but_change_nothing(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    read = status_body(tenant.phone_number_id, [status(wamid, "read", T0 + 9, biz=message_id)])
+    late = status_body(
+        tenant.phone_number_id,
+        [
+            status(wamid, "delivered", T0 + 5, biz=message_id),
+            status(wamid, "sent", T0, biz=message_id),
+        ],
+    )
+    for body in (read, read, late, late):
+        _deliver(client, container, body)
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "read"
+    webhook_history = [(h["status"], h["applied"]) for h in message["history"][1:]]
+    assert webhook_history.count(("read", True)) == 1
+    assert ("read", False) in webhook_history
+    assert ("delivered", False) in webhook_history
+    assert ("sent", False) in webhook_history
+    assert message["delivered_at"] is not None
+
+
+def test_a_failure_after_sent_fails_and_a_later_delivered_recovers(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    failed = status(
+        wamid,
+        "failed",
+        T0 + 1,
+        biz=message_id,
+        errors=[{"code": 131026, "title": "Message undeliverable", "error_data": {"details": "d"}}],
+    )
+    _deliver(
+        client,
+        container,
+        status_body(tenant.phone_number_id, [status(wamid, "sent", T0, biz=message_id)]),
+    )
+    _deliver(client, container, status_body(tenant.phone_number_id, [failed]))
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "failed"
+    assert message["error"] == {"code": "131026", "title": "Message undeliverable", "details": "d"}
+    _deliver(
+        client,
+        container,
+        status_body(tenant.phone_number_id, [status(wamid, "delivered", T0 + 3, biz=message_id)]),
+    )
+    assert _message(client, tenant, message_id)["status"] == "delivered"
+
+
+def test_a_status_for_an_unknown_wamid_is_kept_and_applied_once_the_worker_records_it(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    # No biz_opaque_callback_data: only the wamid can match it, and it is not recorded yet.
+    _deliver(
+        client, container, status_body(tenant.phone_number_id, [status(wamid, "read", T0 + 5)])
+    )
+    assert _message(client, tenant, message_id)["status"] == "sending"
+    with container.db.transaction() as session:
+        parked = session.scalar(
+            select(func.count())
+            .select_from(PendingStatus)
+            .where(PendingStatus.provider_message_id == wamid)
+        )
+    assert parked == 1
+
+    deliverer = Deliverer(container.db, container.provider, container.settings, "test")
+    deliverer._record_sent(uuid.UUID(message_id), wamid)
+
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "read"
+    assert message["read_at"] == datetime.fromtimestamp(T0 + 5, UTC).isoformat()
+    with container.db.transaction() as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(PendingStatus)
+            .where(PendingStatus.provider_message_id == wamid)
+        )
+    assert left == 0
+
+
+def test_a_status_naming_another_companys_message_is_not_applied_to_it(
+    client: FlaskClient, tenant: Tenant, other_tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    body = status_body(
+        other_tenant.phone_number_id,
+        [status(f"wamid.{uuid.uuid4().hex}", "read", T0, biz=message_id)],
+    )
+    _deliver(client, container, body)
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "sending"
+    assert message["provider_message_id"] is None
+
+
+def test_a_delivery_is_processed_once_even_if_its_job_runs_twice(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    body = status_body(
+        tenant.phone_number_id, [status("wamid.once" + message_id, "sent", T0, biz=message_id)]
+    )
+    delivery_id = _post(client, body)
+    assert process_webhook(container.db, delivery_id) is True
+    assert process_webhook(container.db, delivery_id) is False
+    history = _message(client, tenant, message_id)["history"]
+    assert len([h for h in history if h["source"] == "webhook"]) == 1
+
+
+def test_inbound_messages_are_stored_once_and_raise_unread(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    phone = new_phone()
+    inbound = {
+        "from": phone.lstrip("+"),
+        "id": wamid,
+        "timestamp": str(T0),
+        "type": "text",
+        "text": {"body": "Hi, is my order on its way?"},
+    }
+    body = status_body(tenant.phone_number_id, [], messages=[inbound])
+    _deliver(client, container, body)
+    _deliver(client, container, body)
+    with container.db.transaction() as session:
+        rows = session.execute(
+            select(Message.direction, Message.text, Conversation.unread_count)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Message.provider_message_id == wamid)
+        ).all()
+    assert len(rows) == 1
+    assert rows[0].direction == "inbound"
+    assert rows[0].text == "Hi, is my order on its way?"
+    assert rows[0].unread_count == 1
