@@ -24,9 +24,10 @@ VERIFY_TOKEN = "test-verify-token"
 
 
 def _test_database_url() -> str:
+    # One database per run (and xdist worker), so runs side by side never share tables.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     base = os.environ.get("WAPIPE_TEST_DATABASE_URL", "postgresql+psycopg:///wapipe_test")
-    return f"{base}_{worker}"
+    return f"{base}_{worker}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """`wapipe demo` sends a batch and shows it advance; `wapipe up` runs the whole pipeline."""
 
+import signal
 import time
+from types import FrameType
 
 import click
 import httpx
@@ -91,6 +93,10 @@ def demo(api_url: str, api_key: str, count: int, timeout: float) -> None:
     print_try_it(console, api_url, api_key)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command()
 @click.option("--api-port", default=8000, show_default=True)
 @click.option("--fake-port", default=8090, show_default=True)
@@ -99,6 +105,8 @@ def demo(api_url: str, api_key: str, count: int, timeout: float) -> None:
 def up(api_port: int, fake_port: int, count: int, with_demo: bool) -> None:
     """Run the whole pipeline (API, workers, fake provider) and a demo; Ctrl-C stops it."""
     console = Console()
+    # SIGTERM (a supervisor, `timeout`, `kill`) stops the children just as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with Stack(StackPorts(api=api_port, fake=fake_port), console) as stack:
             api_key = stack.start()

@@ -25,15 +25,17 @@ S = Status
 # Who may move a message from one status to another. Everything absent is refused.
 # A webhook may overtake the worker's own record of the send (sending -> delivered/read);
 # a device can report success after the provider reported a failure (failed -> delivered/read);
-# only an explicit retry by the API or an operator puts a failed message back to sending.
+# only an explicit retry by the API or an operator puts a failed message back to sending;
+# the API or an operator may cancel a message still owed a send (it fails with `cancelled`).
 _ANY_REPORTER = frozenset({Source.WORKER, Source.WEBHOOK})
 _WEBHOOK = frozenset({Source.WEBHOOK})
 _RETRY = frozenset({Source.INTAKE, Source.OPERATOR})
+_FAIL_SENDING = frozenset({Source.WORKER, Source.WEBHOOK, Source.INTAKE, Source.OPERATOR})
 TRANSITIONS: dict[tuple[Status, Status], frozenset[Source]] = {
     (S.SENDING, S.SENT): _ANY_REPORTER,
     (S.SENDING, S.DELIVERED): _WEBHOOK,
     (S.SENDING, S.READ): _WEBHOOK,
-    (S.SENDING, S.FAILED): _ANY_REPORTER,
+    (S.SENDING, S.FAILED): _FAIL_SENDING,
     (S.SENT, S.DELIVERED): _WEBHOOK,
     (S.SENT, S.READ): _WEBHOOK,
     (S.SENT, S.FAILED): _WEBHOOK,
