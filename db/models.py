@@ -141,7 +141,7 @@ class Message(Base):
         # The sweeper's scan: only messages still owed a send.
         Index(
             "ix_messages_sending",
-            "created_at",
+            "enqueued_at",
             postgresql_where=sql("status = 'sending'"),
         ),
     )
@@ -170,6 +170,12 @@ class Message(Base):
     created_at: Mapped[datetime] = _created_at()
     # When the current round of delivery began (intake or the latest retry); bounds its age.
     queued_at: Mapped[datetime] = _created_at()
+    # When a job for it was last handed to the broker (or is due from a delayed retry);
+    # the sweeper re-enqueues a `sending` message whose job is overdue by a grace period.
+    enqueued_at: Mapped[datetime] = _created_at()
+    # Sends made after an attempt whose outcome we could not know (timeout after the request
+    # left, a worker killed mid-send): the only sends that may have reached the provider twice.
+    ambiguous_resends: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     updated_at: Mapped[datetime] = _created_at()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -206,6 +212,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     raw_body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = _created_at()
+    enqueued_at: Mapped[datetime] = _created_at()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -7,6 +7,7 @@ from functools import cached_property
 from dramatiq.brokers.redis import RedisBroker
 
 from db.session import Database, make_engine
+from pipeline import faults
 from pipeline.config import Settings, get_settings
 from pipeline.provider.client import HttpWhatsAppClient
 from pipeline.services.delivery import Deliverer
@@ -19,6 +20,7 @@ class Container:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        faults.configure(settings.wapipe_faults)
         self.db = Database(make_engine(settings.database_url, settings.wapipe_db_pool_size))
         self.broker: RedisBroker = make_broker(settings)
         self.actors: Actors = declare_actors(self.broker, lambda: self)
@@ -35,7 +37,7 @@ class Container:
     @cached_property
     def deliverer(self) -> Deliverer:
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        return Deliverer(self.db, self.provider, self.settings, worker_id)
+        return Deliverer(self.db, self.provider, self.queue, self.settings, worker_id)
 
     def close(self) -> None:
         if "provider" in self.__dict__:

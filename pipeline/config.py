@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # A message still not delivered this long after intake fails instead of retrying forever.
     wapipe_max_delivery_age_seconds: int = 24 * 3600
     wapipe_db_pool_size: int = 10
+    # The sweeper re-enqueues a `sending` message (or an unprocessed webhook) whose job is
+    # overdue by this long: long enough not to race the normal path, short enough to recover.
+    wapipe_sweep_grace_seconds: int = 60
+    wapipe_sweep_batch: int = 1000
+    # Crash-test fault points (see pipeline/faults.py); empty in production.
+    wapipe_faults: str = ""
 
 
 @lru_cache(maxsize=1)

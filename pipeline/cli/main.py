@@ -8,6 +8,7 @@ from pipeline.cli.admin import company, db, user
 from pipeline.cli.demo import demo, up
 from pipeline.cli.fake_provider import fake_provider
 from pipeline.cli.processes import api, worker
+from pipeline.cli.sweep import sweep_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80})
@@ -21,7 +22,7 @@ def cli(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-for command in (db, company, user, api, worker, fake_provider, demo, up):
+for command in (db, company, user, api, worker, sweep_command, fake_provider, demo, up):
     cli.add_command(command)
 
 

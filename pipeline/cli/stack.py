@@ -22,6 +22,7 @@ from pipeline.config import get_settings
 from pipeline.services import tenants
 from workers.broker import QUEUES
 
+_WAPIPE = [sys.executable, "-m", "pipeline.cli.main"]
 DEMO_PHONE_NUMBER_ID = "1000001"
 DEMO_ACCESS_TOKEN = "demo-access-token"  # noqa: S105 - only the local fake accepts it
 
@@ -70,7 +71,7 @@ class Stack:
         env = dict(os.environ)
         env.setdefault("WHATSAPP_API_BASE_URL", f"{self.fake_url}/v21.0")
         fake = [
-            sys.executable, "-m", "pipeline.cli.main", "fake-provider",
+            *_WAPIPE, "fake-provider",
             "--port", str(self.ports.fake),
             "--webhook-url", f"{self.api_url}/webhooks/whatsapp",
             "--channel", f"{DEMO_PHONE_NUMBER_ID}={DEMO_ACCESS_TOKEN}=15550009999",
@@ -78,6 +79,7 @@ class Stack:
         self._spawn("fake-provider", fake, env)
         self._spawn("api", api_argv("127.0.0.1", self.ports.api, 2, 8), env)
         self._spawn("worker", worker_argv(2, 8, QUEUES), env)
+        self._spawn("sweeper", [*_WAPIPE, "sweep", "--every", "15s"], env)
         self._wait_ready(f"{self.fake_url}/_fake/healthz", "fake provider")
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self.console.print(

@@ -15,6 +15,7 @@ from db.session import Database
 from pipeline.domain.errors import Conflict, NotFound
 from pipeline.domain.phones import normalize_phone
 from pipeline.domain.statuses import Source, Status
+from pipeline.faults import crash_point
 from pipeline.services.ports import TaskQueue
 from pipeline.services.statuses import StatusReport, apply_status
 from pipeline.services.tenants import Principal
@@ -118,6 +119,7 @@ def submit_message(
                 "reply_to": request.reply_to,
             },
         ).one()
+    crash_point("api_after_commit")
     enqueue_after_commit(queue, message_id)
     return Accepted(
         id=message_id,
@@ -160,6 +162,7 @@ _RETRY_RESETS = {
     "lease_owner": None,
     "lease_expires_at": None,
     "queued_at": func.now(),
+    "enqueued_at": func.now(),
 }
 
 

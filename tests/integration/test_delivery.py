@@ -150,7 +150,9 @@ def test_a_message_is_claimed_by_one_deliverer_at_a_time(
     outcomes: list[Outcome] = []
 
     def race(i: int) -> None:
-        deliverer = Deliverer(container.db, container.provider, container.settings, f"racer-{i}")
+        deliverer = Deliverer(
+            container.db, container.provider, container.queue, container.settings, f"racer-{i}"
+        )
         barrier.wait()
         outcomes.append(deliverer.deliver(message_id).outcome)
 

@@ -209,8 +209,15 @@ def test_a_status_for_an_unknown_wamid_is_kept_and_applied_once_the_worker_recor
         )
     assert parked == 1
 
-    deliverer = Deliverer(container.db, container.provider, container.settings, "test")
-    deliverer._record_sent(uuid.UUID(message_id), wamid)
+    deliverer = Deliverer(
+        container.db, container.provider, container.queue, container.settings, "test"
+    )
+    with container.db.transaction() as session:
+        conversation_id = session.scalar(
+            select(Message.conversation_id).where(Message.id == uuid.UUID(message_id))
+        )
+    assert conversation_id is not None
+    deliverer._record_sent(uuid.UUID(message_id), conversation_id, wamid)
 
     message = _message(client, tenant, message_id)
     assert message["status"] == "read"

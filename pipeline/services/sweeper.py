@@ -1,0 +1,93 @@
+"""The sweeper: PostgreSQL is the source of truth, the queue only a hint.
+
+Finds work whose job was lost (the API died between commit and enqueue, a worker was killed,
+Redis restarted empty) and enqueues it again. A duplicate job is harmless: the claim lets
+one worker at a time send a message, and a stored webhook is processed once.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import text
+
+from db.session import Database
+from pipeline.services.ports import TaskQueue
+
+log = logging.getLogger("wapipe.sweeper")
+T = TypeVar("T")
+
+# Messages owed a send whose job is overdue by the grace period and that no live worker
+# holds; only the first such message of each conversation (the rest follow it in order).
+# SKIP LOCKED and the `enqueued_at` bump let several sweepers run without doubling work.
+_DUE_MESSAGES_SQL = text("""
+WITH due AS (
+    SELECT m.id FROM messages m
+    WHERE m.status = 'sending' AND m.deleted_at IS NULL
+      AND m.enqueued_at < now() - make_interval(secs => :grace)
+      AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+      AND NOT EXISTS (
+          SELECT 1 FROM messages e
+          WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
+            AND e.status = 'sending' AND e.deleted_at IS NULL)
+    ORDER BY m.enqueued_at
+    LIMIT :batch
+    FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE messages SET enqueued_at = now() FROM due WHERE messages.id = due.id
+RETURNING messages.id
+""")
+
+_DUE_WEBHOOKS_SQL = text("""
+WITH due AS (
+    SELECT id FROM webhook_inbox
+    WHERE processed_at IS NULL AND enqueued_at < now() - make_interval(secs => :grace)
+    ORDER BY id
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_inbox w SET enqueued_at = now() FROM due WHERE w.id = due.id
+RETURNING w.id
+""")
+
+
+@dataclass
+class SweepReport:
+    messages: list[uuid.UUID] = field(default_factory=list)
+    webhooks: list[int] = field(default_factory=list)
+    enqueue_errors: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"re-enqueued {len(self.messages)} message(s) and {len(self.webhooks)} webhook "
+            f"deliver{'y' if len(self.webhooks) == 1 else 'ies'}"
+            + (f"; {self.enqueue_errors} enqueue error(s)" if self.enqueue_errors else "")
+        )
+
+
+def sweep(db: Database, queue: TaskQueue, grace_seconds: int, batch: int = 1000) -> SweepReport:
+    """Re-enqueue every overdue message and unprocessed webhook delivery, once per grace."""
+    params = {"grace": grace_seconds, "batch": batch}
+    with db.transaction() as session:
+        messages = list(session.execute(_DUE_MESSAGES_SQL, params).scalars())
+        webhooks = list(session.execute(_DUE_WEBHOOKS_SQL, params).scalars())
+    report = SweepReport(messages, webhooks)
+    for message_id in messages:
+        report.enqueue_errors += not _try(queue.enqueue_delivery, message_id)
+    for delivery_id in webhooks:
+        report.enqueue_errors += not _try(queue.enqueue_webhook, delivery_id)
+    if messages or webhooks:
+        log.info("%s", report)
+    return report
+
+
+def _try(enqueue: Callable[[T], None], item: T) -> bool:
+    # A broker still down: the bumped `enqueued_at` brings the item back one grace later.
+    try:
+        enqueue(item)
+    except Exception:
+        log.exception("enqueue failed for %s", item)
+        return False
+    return True

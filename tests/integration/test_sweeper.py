@@ -1,0 +1,167 @@
+"""The sweeper recovers work whose job was lost, from PostgreSQL alone."""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from dramatiq import Worker
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from db.models import Message, WebhookDelivery
+from pipeline.bootstrap import Container
+from pipeline.fakeprovider import FakeProvider
+from pipeline.services.sweeper import sweep
+from tests.conftest import APP_SECRET, Tenant
+from tests.support import new_phone, signed_headers, status, status_body, wait_for
+
+
+def _send(client: FlaskClient, tenant: Tenant, to: str | None = None, text: str = "x") -> str:
+    response = client.post(
+        "/v1/messages", json={"to": to or new_phone(), "text": text}, headers=tenant.auth
+    )
+    assert response.status_code == 202
+    message_id: str = response.get_json()["id"]
+    return message_id
+
+
+def _statuses(container: Container, ids: list[str]) -> dict[str, str]:
+    with container.db.transaction() as session:
+        rows = session.execute(
+            select(Message.id, Message.status).where(Message.id.in_([uuid.UUID(i) for i in ids]))
+        ).all()
+    return {str(r.id): r.status for r in rows}
+
+
+def _lose_every_job(container: Container) -> None:
+    """What a Redis restart without persistence does: every queue, delayed or not, is gone."""
+    container.broker.flush_all()
+
+
+def test_messages_whose_jobs_were_lost_are_delivered_after_a_sweep(
+    client: FlaskClient,
+    tenant: Tenant,
+    container: Container,
+    fake_provider: FakeProvider,
+    live_url: str,
+) -> None:
+    ids = [_send(client, tenant) for _ in range(5)]
+    _lose_every_job(container)
+    with pytest.raises(AssertionError):  # nothing moves while the jobs are gone...
+        wait_for(lambda: "sent" in _statuses(container, ids).values(), timeout=0.5)
+    worker = Worker(container.broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        report = sweep(container.db, container.queue, grace_seconds=0)
+        assert set(map(str, report.messages)) >= set(ids)
+        wait_for(
+            lambda: set(_statuses(container, ids).values()) == {"read"},
+            what="swept messages to reach read",
+        )
+    finally:
+        worker.stop(timeout=10_000)
+    for message_id in ids:
+        assert fake_provider.state.sends_for(message_id)["count"] == 1
+
+
+def test_a_second_sweep_within_the_grace_enqueues_nothing_again(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = _send(client, tenant)
+    _lose_every_job(container)
+    first = sweep(container.db, container.queue, grace_seconds=0)
+    assert uuid.UUID(message_id) in first.messages
+    again = sweep(container.db, container.queue, grace_seconds=60)
+    assert uuid.UUID(message_id) not in again.messages
+
+
+def test_a_leased_message_is_not_swept(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id = uuid.UUID(_send(client, tenant))
+    with container.db.transaction() as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(lease_owner="someone", lease_expires_at=Message.created_at + _minutes(10))
+        )
+    report = sweep(container.db, container.queue, grace_seconds=0)
+    assert message_id not in report.messages
+
+
+def test_only_the_first_waiting_message_of_a_conversation_is_swept(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    phone = new_phone()
+    first, second = _send(client, tenant, phone), _send(client, tenant, phone)
+    report = sweep(container.db, container.queue, grace_seconds=0)
+    assert uuid.UUID(first) in report.messages
+    assert uuid.UUID(second) not in report.messages
+
+
+def test_a_stored_webhook_whose_job_was_lost_is_processed_after_a_sweep(
+    client: FlaskClient, tenant: Tenant, container: Container, worker: Worker
+) -> None:
+    message_id = _send(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    body = status_body(
+        tenant.phone_number_id, [status(wamid, "delivered", 1_763_800_000, biz=message_id)]
+    )
+    worker.pause()
+    response = client.post(
+        "/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body)
+    )
+    delivery_id = response.get_json()["received"]
+    _lose_every_job(container)
+    worker.resume()
+    report = sweep(container.db, container.queue, grace_seconds=0)
+    assert delivery_id in report.webhooks
+
+    def processed() -> bool:
+        with container.db.transaction() as session:
+            return (
+                session.scalar(
+                    select(WebhookDelivery.processed_at).where(WebhookDelivery.id == delivery_id)
+                )
+                is not None
+            )
+
+    wait_for(processed, what="the swept webhook to be processed")
+
+
+def test_messages_to_one_contact_reach_the_provider_in_intake_order(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    """Many worker threads, and transient errors on the way: the order per contact holds."""
+    phone = new_phone()
+    fake_provider.state.add_rule(phone.lstrip("+"), 131000, 4)  # forces a backoff early on
+    ids = [_send(client, tenant, phone, f"m{i}") for i in range(20)]
+    wait_for(
+        lambda: len(fake_provider.state.recipient_callbacks(phone.lstrip("+"))) >= 20,
+        timeout=30,
+        what="all 20 sends",
+    )
+    assert fake_provider.state.recipient_callbacks(phone.lstrip("+")) == ids
+    fake_provider.state.clear_rules()
+
+
+def test_conversations_do_not_hold_each_other_back(
+    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+) -> None:
+    slow, fast = new_phone(), new_phone()
+    fake_provider.state.add_rule(slow.lstrip("+"), 131000, 1000)  # fails for good
+    stuck = _send(client, tenant, slow)
+    others = [_send(client, tenant, fast, f"f{i}") for i in range(5)]
+
+    def fast_done() -> Any:
+        return len(fake_provider.state.recipient_callbacks(fast.lstrip("+"))) == 5
+
+    wait_for(fast_done, timeout=20, what="the other conversation to be sent")
+    assert fake_provider.state.recipient_callbacks(fast.lstrip("+")) == others
+    assert fake_provider.state.sends_for(stuck)["count"] == 0
+    fake_provider.state.clear_rules()
+
+
+def _minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)
