@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -93,6 +94,10 @@ class Channel(Base):
     waba_id: Mapped[str | None] = mapped_column(String(64))
     access_token: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
+    # A paused channel sends nothing; its messages stay `sending` until it is resumed.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    pause_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class Contact(Base):
@@ -127,6 +132,15 @@ class Conversation(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _created_at()
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # The list order (migration 0003): where the conversation sits without messages, and the
+    # generated key the list pages on, so every writer of last_message_at keeps it right.
+    activity_floor_at: Mapped[datetime] = _created_at()
+    activity_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        Computed("GREATEST(activity_floor_at, last_message_at)", persisted=True),
+    )
 
 
 class Message(Base):
@@ -227,3 +241,40 @@ class PendingStatus(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"))
     created_at: Mapped[datetime] = _created_at()
+
+
+class DeliveryAttempt(Base):
+    """One claim of a message by a worker and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = _created_at()
+    # sent | failed | retry | ambiguous | halted | expired
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_title: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    fbtrace_id: Mapped[str | None] = mapped_column(String(128))
+    provider_message_id: Mapped[str | None] = mapped_column(String(256))
+
+
+class IdempotencyKey(Base):
+    """A company's Idempotency-Key and the response first given for it (kept 24 hours)."""
+
+    __tablename__ = "idempotency_keys"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the endpoint and the request's JSON value, to tell a retry from a misuse.
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )

@@ -3,15 +3,14 @@
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.orm import Session
 
-from db.models import Message
+from db.models import DeliveryAttempt, Message
 from db.session import Database
 from pipeline.config import Settings
 from pipeline.domain.statuses import Source, Status
@@ -47,9 +46,9 @@ class DeliveryResult:
 
 
 # The claim, in one statement: lease a message still owed a send, unless another worker
-# holds it or an earlier message of its conversation is still owed one (order per contact).
-# A lease taken over from a worker (it died or timed out mid-send) or after an ambiguous
-# send means the provider may already have the message: that resend is counted.
+# holds it, its channel is paused, or an earlier message of its conversation is still owed
+# one (order per contact). A lease taken over from a worker (it died or timed out mid-send)
+# or after an ambiguous send means the provider may already have it: that resend is counted.
 _CLAIM_SQL = text("""
 UPDATE messages m SET
     lease_owner = :owner,
@@ -59,28 +58,29 @@ UPDATE messages m SET
         + (m.lease_owner IS NOT NULL AND m.lease_owner <> 'backoff')::int,
     updated_at = now()
 FROM channels c
-WHERE m.id = :id AND c.company_id = m.company_id
+WHERE m.id = :id AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND m.status = 'sending' AND m.deleted_at IS NULL
   AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
   AND NOT EXISTS (
       SELECT 1 FROM messages e
       WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
         AND e.status = 'sending' AND e.deleted_at IS NULL)
-RETURNING m.to_phone, m.text, m.attempts, m.conversation_id,
-          c.phone_number_id, c.access_token,
+RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
+          c.phone_number_id, c.access_token, now() AS claimed_at,
           now() - m.queued_at > make_interval(secs => :max_age) AS expired,
           (SELECT r.provider_message_id FROM messages r
             WHERE r.id = m.reply_to_message_id) AS reply_to_wamid
 """)
 
-# Why a claim failed: finished, leased (how long for), or waiting behind an earlier message.
+# Why a claim failed: finished, paused, leased (for how long), or behind an earlier message.
 _UNCLAIMED_SQL = text("""
-SELECT m.status, m.conversation_id,
+SELECT m.status, m.conversation_id, c.paused_at IS NOT NULL AS paused,
        GREATEST(0, EXTRACT(EPOCH FROM m.lease_expires_at - now()) * 1000)::bigint AS lease_ms,
        EXISTS (SELECT 1 FROM messages e
                WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
                  AND e.status = 'sending' AND e.deleted_at IS NULL) AS blocked
-FROM messages m WHERE m.id = :id
+FROM messages m JOIN channels c ON c.company_id = m.company_id
+WHERE m.id = :id
 """)
 
 # The conversation's next message owed a send: started when the one before it is done.
@@ -89,6 +89,48 @@ SELECT id FROM messages
 WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at IS NULL
 ORDER BY seq LIMIT 1
 """)
+
+# A channel-halting error (token expired, account locked, spam restriction) pauses the
+# channel instead of failing every queued message; the attempt does not count against
+# the message, which stays `sending` until an operator resumes the channel.
+_HALT_SQL = text("""
+WITH channel AS (
+    UPDATE channels SET paused_at = COALESCE(paused_at, now()),
+                        pause_reason = COALESCE(pause_reason, :reason),
+                        pause_code = COALESCE(pause_code, :code)
+    WHERE company_id = :company_id
+)
+UPDATE messages SET lease_owner = NULL, lease_expires_at = NULL,
+                    attempts = GREATEST(attempts - 1, 0), updated_at = now()
+WHERE id = :id AND lease_owner = :owner
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A leased message and everything its send needs."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    conversation_id: uuid.UUID
+    to_phone: str
+    text: str | None
+    attempts: int
+    phone_number_id: str
+    access_token: str = field(repr=False)
+    claimed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    expired: bool = False
+    reply_to_wamid: str | None = None
+
+    def outbound(self) -> OutboundText:
+        return OutboundText(
+            phone_number_id=self.phone_number_id,
+            access_token=self.access_token,
+            to=self.to_phone,
+            text=self.text or "",
+            callback_data=str(self.id),
+            reply_to_wamid=self.reply_to_wamid,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +150,17 @@ class Deliverer:
         crash_point("worker_after_claim")
         if claim.expired:
             error = ErrorInfo("expired", "not delivered within the maximum delivery age")
-            self._fail(message_id, claim.conversation_id, error)
+            self._fail(claim, error, "expired")
             return DeliveryResult(Outcome.FAILED)
-        outbound = OutboundText(
-            phone_number_id=claim.phone_number_id,
-            access_token=claim.access_token,
-            to=claim.to_phone,
-            text=claim.text or "",
-            callback_data=str(message_id),
-            reply_to_wamid=claim.reply_to_wamid,
-        )
         try:
-            wamid = self.client.send_text(outbound)
+            wamid = self.client.send_text(claim.outbound())
         except ProviderError as error:
-            return self._after_error(message_id, claim.conversation_id, claim.attempts, error)
+            return self._after_error(claim, error)
         crash_point("worker_after_send")
-        self._record_sent(message_id, claim.conversation_id, wamid)
+        self._record_sent(claim, wamid)
         return DeliveryResult(Outcome.SENT)
 
-    def _claim(self, message_id: uuid.UUID) -> Any:
+    def _claim(self, message_id: uuid.UUID) -> Claim | None:
         params = {
             "id": message_id,
             "owner": self.worker_id,
@@ -134,12 +168,13 @@ class Deliverer:
             "max_age": self.settings.wapipe_max_delivery_age_seconds,
         }
         with self.db.transaction() as session:
-            return session.execute(_CLAIM_SQL, params).first()
+            row = session.execute(_CLAIM_SQL, params).mappings().first()
+        return Claim(**row) if row is not None else None
 
     def _unclaimed(self, message_id: uuid.UUID) -> DeliveryResult:
-        """Not claimable. Done: start the next message in line. Waiting behind an earlier
-        message: drop the job (that message starts us when it is done). Leased: look again
-        when the lease runs out, since it may belong to a worker that died."""
+        """Not claimable. Done: start the next message in line. Paused, or waiting behind an
+        earlier message: drop the job (a resume, or that message, starts it again). Leased:
+        look again when the lease runs out, since it may belong to a worker that died."""
         with self.db.transaction() as session:
             row = session.execute(_UNCLAIMED_SQL, {"id": message_id}).first()
             if row is None:
@@ -149,21 +184,21 @@ class Deliverer:
                 next_id = _next_in_line(session, row.conversation_id)
         if next_id is not None:
             self._enqueue(next_id)
-        if row.status != Status.SENDING or row.blocked:
+        if row.status != Status.SENDING or row.blocked or row.paused:
             return DeliveryResult(Outcome.SKIPPED)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=int(row.lease_ms) + 250)
 
-    def _after_error(
-        self, message_id: uuid.UUID, conversation_id: uuid.UUID, attempts: int, error: ProviderError
-    ) -> DeliveryResult:
+    def _after_error(self, claim: Claim, error: ProviderError) -> DeliveryResult:
+        if error.kind is ErrorKind.CHANNEL_HALT:
+            self._halt(claim, error)
+            return DeliveryResult(Outcome.SKIPPED, error=error)
         info = ErrorInfo(error.error_code, error.title, error.details, error.fbtrace_id)
-        permanent = error.kind in (ErrorKind.PERMANENT, ErrorKind.CHANNEL_HALT)
-        if permanent or attempts >= retry_budget(error.code, self.settings.wapipe_max_attempts):
-            self._fail(message_id, conversation_id, info)
+        budget = retry_budget(error.code, self.settings.wapipe_max_attempts)
+        if error.kind is ErrorKind.PERMANENT or claim.attempts >= budget:
+            self._fail(claim, info, "failed", error)
             return DeliveryResult(Outcome.FAILED, error=error)
-        delay = self._backoff_ms(error, attempts)
-        owner = AMBIGUOUS if error.kind is ErrorKind.AMBIGUOUS else BACKOFF
-        self._hold_until_retry(message_id, delay, owner)
+        delay = self._backoff_ms(error, claim.attempts)
+        self._hold_until_retry(claim, delay, error)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=delay, error=error)
 
     def _backoff_ms(self, error: ProviderError, attempts: int) -> int:
@@ -176,24 +211,43 @@ class Deliverer:
             delay = max(delay, AMBIGUOUS_WAIT_MS)
         return delay
 
-    def _hold_until_retry(self, message_id: uuid.UUID, delay_ms: int, owner: str) -> None:
+    def _hold_until_retry(self, claim: Claim, delay_ms: int, error: ProviderError) -> None:
         # Keep the lease through the backoff, so a stray twin job cannot send early; the
         # scheduled retry finds it expired and claims the message again. `enqueued_at` is
         # when that retry is due, so the sweeper leaves it alone until then.
+        ambiguous = error.kind is ErrorKind.AMBIGUOUS
         due = func.now() + timedelta(milliseconds=delay_ms)
         with self.db.transaction() as session:
             session.execute(
                 update(Message)
-                .where(Message.id == message_id, Message.lease_owner == self.worker_id)
-                .values(lease_owner=owner, lease_expires_at=due, enqueued_at=due)
+                .where(Message.id == claim.id, Message.lease_owner == self.worker_id)
+                .values(
+                    lease_owner=AMBIGUOUS if ambiguous else BACKOFF,
+                    lease_expires_at=due,
+                    enqueued_at=due,
+                )
             )
+            self._record_attempt(session, claim, "ambiguous" if ambiguous else "retry", error)
 
-    def _record_sent(self, message_id: uuid.UUID, conversation_id: uuid.UUID, wamid: str) -> None:
+    def _halt(self, claim: Claim, error: ProviderError) -> None:
+        log.warning("pausing the channel of company %s: %s", claim.company_id, error)
+        params = {
+            "company_id": claim.company_id,
+            "id": claim.id,
+            "owner": self.worker_id,
+            "reason": error.title,
+            "code": error.error_code,
+        }
+        with self.db.transaction() as session:
+            session.execute(_HALT_SQL, params)
+            self._record_attempt(session, claim, "halted", error)
+
+    def _record_sent(self, claim: Claim, wamid: str) -> None:
         with self.db.transaction() as session:
             lock_wamid(session, wamid)
             session.execute(
                 update(Message)
-                .where(Message.id == message_id)
+                .where(Message.id == claim.id)
                 .values(
                     provider_message_id=func.coalesce(Message.provider_message_id, wamid),
                     lease_owner=None,
@@ -201,25 +255,53 @@ class Deliverer:
                 )
             )
             report = StatusReport(Status.SENT, _now(), Source.WORKER, detail={"wamid": wamid})
-            apply_status(session, message_id, report)
-            apply_pending_statuses(session, message_id, wamid)
-            next_id = _next_in_line(session, conversation_id)
+            apply_status(session, claim.id, report)
+            apply_pending_statuses(session, claim.id, wamid)
+            self._record_attempt(session, claim, "sent", wamid=wamid)
+            next_id = _next_in_line(session, claim.conversation_id)
         if next_id is not None:
             self._enqueue(next_id)
 
-    def _fail(self, message_id: uuid.UUID, conversation_id: uuid.UUID, error: ErrorInfo) -> None:
+    def _fail(
+        self, claim: Claim, info: ErrorInfo, outcome: str, error: ProviderError | None = None
+    ) -> None:
         report = StatusReport(
             Status.FAILED,
             _now(),
             Source.WORKER,
-            error=error,
+            error=info,
             on_applied={"lease_owner": None, "lease_expires_at": None},
         )
         with self.db.transaction() as session:
-            apply_status(session, message_id, report)
-            next_id = _next_in_line(session, conversation_id)
+            apply_status(session, claim.id, report)
+            self._record_attempt(session, claim, outcome, error, error_code=info.code)
+            next_id = _next_in_line(session, claim.conversation_id)
         if next_id is not None:
             self._enqueue(next_id)
+
+    def _record_attempt(
+        self,
+        session: Session,
+        claim: Claim,
+        outcome: str,
+        error: ProviderError | None = None,
+        wamid: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        session.execute(
+            insert(DeliveryAttempt).values(
+                message_id=claim.id,
+                attempt=claim.attempts,
+                worker=self.worker_id,
+                started_at=claim.claimed_at,
+                outcome=outcome,
+                error_code=error.error_code if error else error_code,
+                error_title=error.title if error else None,
+                http_status=error.http_status if error else None,
+                fbtrace_id=error.fbtrace_id if error else None,
+                provider_message_id=wamid,
+            )
+        )
 
     def _enqueue(self, message_id: uuid.UUID) -> None:
         try:

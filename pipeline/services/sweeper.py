@@ -19,14 +19,17 @@ from pipeline.services.ports import TaskQueue
 log = logging.getLogger("wapipe.sweeper")
 T = TypeVar("T")
 
-# Messages owed a send whose job is overdue by the grace period and that no live worker
-# holds; only the first such message of each conversation (the rest follow it in order).
+# Messages owed a send whose job is overdue by the grace period, that no live worker holds
+# and whose channel is not paused; only the first such message of each conversation (the
+# rest follow it in order).
 # SKIP LOCKED and the `enqueued_at` bump let several sweepers run without doubling work.
 _DUE_MESSAGES_SQL = text("""
 WITH due AS (
     SELECT m.id FROM messages m
     WHERE m.status = 'sending' AND m.deleted_at IS NULL
       AND m.enqueued_at < now() - make_interval(secs => :grace)
+      AND NOT EXISTS (SELECT 1 FROM channels c
+                      WHERE c.company_id = m.company_id AND c.paused_at IS NOT NULL)
       AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
       AND NOT EXISTS (
           SELECT 1 FROM messages e

@@ -12,8 +12,11 @@ from sqlalchemy import select
 
 from db.models import Message
 from pipeline.bootstrap import Container
+from pipeline.domain.errors import Conflict
 from pipeline.fakeprovider import FakeProvider
+from pipeline.services.channels import ChannelState, list_channels, pause_channel, resume_channel
 from pipeline.services.delivery import Deliverer, Outcome
+from pipeline.services.sweeper import sweep
 from tests.conftest import Tenant
 from tests.support import new_phone, wait_for
 
@@ -172,14 +175,59 @@ def test_a_message_is_claimed_by_one_deliverer_at_a_time(
     assert row.lease_owner is None
 
 
-def test_a_wrong_token_fails_the_message_with_the_auth_code(
-    client: FlaskClient, tenant: Tenant, worker: Worker, fake_provider: FakeProvider
+def _channel(container: Container, tenant: Tenant) -> ChannelState:
+    [state] = [c for c in list_channels(container.db) if c.company_id == tenant.company_id]
+    return state
+
+
+def test_a_rejected_token_pauses_the_channel_and_resume_sends_the_waiting_messages(
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+    container: Container,
 ) -> None:
     fake_provider.add_channel(tenant.phone_number_id, "rotated-token")
+    first = _send(client, tenant)
+    wait_for(lambda: _channel(container, tenant).paused_at, what="the channel to pause")
+    assert _channel(container, tenant).pause_code == "190"
+    later = [_send(client, tenant) for _ in range(3)]
+    ids = [first["id"]] + [m["id"] for m in later]
+    for message_id in ids:  # nothing is failed, nothing is sent while paused
+        message = _message(client, tenant, message_id)
+        assert message["status"] == "sending"
+        assert message["error"] is None
+        assert _sends(fake_provider, message_id) == 0
+
+    fake_provider.add_channel(tenant.phone_number_id, tenant.access_token)  # token fixed
+    assert resume_channel(container.db, container.queue, tenant.company_id) == len(ids)
+    for message_id in ids:
+        message = _wait_status(client, tenant, message_id, "read")
+        assert message["attempts"] == 1  # the halted attempt does not count against it
+        assert _sends(fake_provider, message_id) == 1
+    assert _channel(container, tenant).paused_at is None
+
+
+def test_a_paused_channel_sends_nothing_until_resumed(
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+    container: Container,
+) -> None:
+    pause_channel(container.db, tenant.company_id, "maintenance")
+    with pytest.raises(Conflict):
+        pause_channel(container.db, tenant.company_id, "again")
     sent = _send(client, tenant)
-    message = _wait_status(client, tenant, sent["id"], "failed")
-    assert message["error"]["code"] == "190"
-    assert tenant.access_token not in str(message)
+    assert (
+        sweep(container.db, container.queue, grace_seconds=0).messages.count(uuid.UUID(sent["id"]))
+        == 0
+    )
+    assert _message(client, tenant, sent["id"])["status"] == "sending"
+    resume_channel(container.db, container.queue, tenant.company_id)
+    _wait_status(client, tenant, sent["id"], "read")
+    with pytest.raises(Conflict):
+        resume_channel(container.db, container.queue, tenant.company_id)
 
 
 def test_the_live_api_reports_readiness(live_url: str) -> None:

@@ -1,0 +1,86 @@
+"""Pausing and resuming a company's channel: its messages wait, then go on where they were."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text, update
+
+from db.models import Channel, Company
+from db.session import Database
+from pipeline.domain.errors import Conflict, NotFound
+from pipeline.services.ports import TaskQueue
+
+# The first message owed a send in each conversation of the company: the rest follow it.
+_HEADS_SQL = text("""
+SELECT DISTINCT ON (conversation_id) id FROM messages
+WHERE company_id = :company_id AND status = 'sending' AND deleted_at IS NULL
+ORDER BY conversation_id, seq
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    company_id: uuid.UUID
+    company_name: str
+    phone_number_id: str
+    display_phone_number: str | None
+    paused_at: datetime | None
+    pause_reason: str | None
+    pause_code: str | None
+
+
+def list_channels(db: Database) -> list[ChannelState]:
+    query = (
+        select(
+            Channel.company_id,
+            Company.name,
+            Channel.phone_number_id,
+            Channel.display_phone_number,
+            Channel.paused_at,
+            Channel.pause_reason,
+            Channel.pause_code,
+        )
+        .join(Company, Company.id == Channel.company_id)
+        .order_by(Company.name, Channel.phone_number_id)
+    )
+    with db.transaction() as session:
+        return [ChannelState(*row) for row in session.execute(query)]
+
+
+def pause_channel(db: Database, company_id: uuid.UUID, reason: str) -> None:
+    """Stop sending for a company; its messages stay `sending`. Conflict if already paused."""
+    with db.transaction() as session:
+        paused = session.execute(
+            update(Channel)
+            .where(Channel.company_id == company_id, Channel.paused_at.is_(None))
+            .values(paused_at=datetime.now().astimezone(), pause_reason=reason, pause_code="manual")
+            .returning(Channel.id)
+        ).first()
+        if paused is None:
+            _require_channel(db, company_id)
+            raise Conflict("the channel is already paused", {"company_id": str(company_id)})
+
+
+def resume_channel(db: Database, queue: TaskQueue, company_id: uuid.UUID) -> int:
+    """Resume a paused channel and enqueue its waiting messages; returns how many started."""
+    with db.transaction() as session:
+        resumed = session.execute(
+            update(Channel)
+            .where(Channel.company_id == company_id, Channel.paused_at.is_not(None))
+            .values(paused_at=None, pause_reason=None, pause_code=None)
+            .returning(Channel.id)
+        ).first()
+        if resumed is None:
+            _require_channel(db, company_id)
+            raise Conflict("the channel is not paused", {"company_id": str(company_id)})
+        heads = list(session.execute(_HEADS_SQL, {"company_id": company_id}).scalars())
+    for message_id in heads:
+        queue.enqueue_delivery(message_id)  # a lost one is found by the sweeper
+    return len(heads)
+
+
+def _require_channel(db: Database, company_id: uuid.UUID) -> None:
+    with db.transaction() as session:
+        if session.scalar(select(Channel.id).where(Channel.company_id == company_id)) is None:
+            raise NotFound("no channel for this company", {"company_id": str(company_id)})
