@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     # A message still not delivered this long after intake fails instead of retrying forever.
     wapipe_max_delivery_age_seconds: int = 24 * 3600
     wapipe_db_pool_size: int = 10
+    # After an ambiguous send (timeout after the request left) wait this long for a status
+    # webhook carrying our id before sending again: it adopts the wamid and ends the job.
+    wapipe_ambiguous_wait_ms: int = 15_000
+    # How long a silent worker keeps its unacknowledged jobs before Redis hands them to
+    # another worker. Dramatiq's default (60 s) strands a killed worker's jobs for a minute.
+    wapipe_broker_heartbeat_ms: int = 15_000
     # The sweeper re-enqueues a `sending` message (or an unprocessed webhook) whose job is
     # overdue by this long: long enough not to race the normal path, short enough to recover.
     wapipe_sweep_grace_seconds: int = 60

@@ -23,9 +23,6 @@ from pipeline.services.webhooks import apply_pending_statuses
 
 log = logging.getLogger("wapipe.delivery")
 
-# After an ambiguous send (the request left, no answer came) wait at least this long for a
-# status webhook carrying our id before sending again: it adopts the wamid and ends the job.
-AMBIGUOUS_WAIT_MS = 15_000
 # Lease owners that are not a worker: a message held through a backoff, or through the
 # reconciliation wait after an ambiguous send.
 BACKOFF, AMBIGUOUS = "backoff", "ambiguous"
@@ -208,7 +205,7 @@ class Deliverer:
         capped = min(base, self.settings.wapipe_retry_max_backoff_ms)
         delay = int(random.uniform(capped / 2, capped))  # jitter spreads a burst of retries
         if error.kind is ErrorKind.AMBIGUOUS:
-            delay = max(delay, AMBIGUOUS_WAIT_MS)
+            delay = max(delay, self.settings.wapipe_ambiguous_wait_ms)
         return delay
 
     def _hold_until_retry(self, claim: Claim, delay_ms: int, error: ProviderError) -> None:
