@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import threading
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,3 +89,30 @@ def stack_env(settings_env: dict[str, str]) -> dict[str, str]:
     env.update(settings_env)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+class Supervisor:
+    """Restarts processes that exit, as systemd's Restart=always would."""
+
+    def __init__(self, *processes: Process, interval: float = 0.2) -> None:
+        self.processes = processes
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(interval,), daemon=True)
+
+    def __enter__(self) -> "Supervisor":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            for process in self.processes:
+                if process.popen is not None and process.popen.poll() is not None:
+                    if self._stopping.is_set():
+                        return
+                    process.start()
+                    self.restarts += 1
