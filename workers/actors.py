@@ -41,6 +41,9 @@ def declare_actors(broker: dramatiq.Broker, container: "Callable[[], Container]"
             broker=broker,
             actor_name="deliver_message",
             queue_name=DELIVERIES,
+            # Lower runs first among jobs a worker holds: statuses before sends, so a webhook
+            # that settles an ambiguous send is applied before that send's retry comes due.
+            priority=10,
             # Interrupt a stuck send well before its lease (60 s by default) runs out.
             time_limit=45_000,
             **_RETRY_OPTIONS,

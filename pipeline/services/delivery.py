@@ -44,18 +44,20 @@ class DeliveryResult:
 
 # The claim, in one statement: lease a message still owed a send, unless another worker
 # holds it, its channel is paused, or an earlier message of its conversation is still owed
-# one (order per contact). A lease taken over from a worker (it died or timed out mid-send)
-# or after an ambiguous send means the provider may already have it: that resend is counted.
+# one (order per contact). `previous_owner` tells how the last attempt ended: a worker's id
+# means that worker died or timed out mid-send, so the provider may already have the
+# message; `ambiguous` means the reconciliation wait after that found nothing, and the send
+# this claim makes may be a second one: it is counted.
 _CLAIM_SQL = text("""
+WITH old AS (SELECT id, lease_owner FROM messages WHERE id = :id FOR UPDATE)
 UPDATE messages m SET
     lease_owner = :owner,
     lease_expires_at = now() + make_interval(secs => :lease_seconds),
     attempts = m.attempts + 1,
-    ambiguous_resends = m.ambiguous_resends
-        + (m.lease_owner IS NOT NULL AND m.lease_owner <> 'backoff')::int,
+    ambiguous_resends = m.ambiguous_resends + (old.lease_owner = 'ambiguous')::int,
     updated_at = now()
-FROM channels c
-WHERE m.id = :id AND c.company_id = m.company_id AND c.paused_at IS NULL
+FROM channels c, old
+WHERE m.id = old.id AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND m.status = 'sending' AND m.deleted_at IS NULL
   AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
   AND NOT EXISTS (
@@ -64,6 +66,7 @@ WHERE m.id = :id AND c.company_id = m.company_id AND c.paused_at IS NULL
         AND e.status = 'sending' AND e.deleted_at IS NULL)
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
           c.phone_number_id, c.access_token, now() AS claimed_at,
+          old.lease_owner AS previous_owner,
           now() - m.queued_at > make_interval(secs => :max_age) AS expired,
           (SELECT r.provider_message_id FROM messages r
             WHERE r.id = m.reply_to_message_id) AS reply_to_wamid
@@ -118,6 +121,12 @@ class Claim:
     claimed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     expired: bool = False
     reply_to_wamid: str | None = None
+    previous_owner: str | None = None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The last attempt's worker died or timed out holding it: it may have been sent."""
+        return self.previous_owner not in (None, BACKOFF, AMBIGUOUS)
 
     def outbound(self) -> OutboundText:
         return OutboundText(
@@ -145,6 +154,12 @@ class Deliverer:
         if claim is None:
             return self._unclaimed(message_id)
         crash_point("worker_after_claim")
+        if claim.outcome_unknown:
+            # Do not resend blindly: give a status webhook carrying our id the same window
+            # an ambiguous send gets to adopt the wamid; resend (counted) only after it.
+            delay = self.settings.wapipe_ambiguous_wait_ms
+            self._hold_until_retry(claim, delay, ErrorKind.AMBIGUOUS, outcome="takeover")
+            return DeliveryResult(Outcome.RETRY, retry_in_ms=delay)
         if claim.expired:
             error = ErrorInfo("expired", "not delivered within the maximum delivery age")
             self._fail(claim, error, "expired")
@@ -195,7 +210,7 @@ class Deliverer:
             self._fail(claim, info, "failed", error)
             return DeliveryResult(Outcome.FAILED, error=error)
         delay = self._backoff_ms(error, claim.attempts)
-        self._hold_until_retry(claim, delay, error)
+        self._hold_until_retry(claim, delay, error.kind, error=error)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=delay, error=error)
 
     def _backoff_ms(self, error: ProviderError, attempts: int) -> int:
@@ -208,11 +223,18 @@ class Deliverer:
             delay = max(delay, self.settings.wapipe_ambiguous_wait_ms)
         return delay
 
-    def _hold_until_retry(self, claim: Claim, delay_ms: int, error: ProviderError) -> None:
+    def _hold_until_retry(
+        self,
+        claim: Claim,
+        delay_ms: int,
+        kind: ErrorKind,
+        error: ProviderError | None = None,
+        outcome: str | None = None,
+    ) -> None:
         # Keep the lease through the backoff, so a stray twin job cannot send early; the
         # scheduled retry finds it expired and claims the message again. `enqueued_at` is
         # when that retry is due, so the sweeper leaves it alone until then.
-        ambiguous = error.kind is ErrorKind.AMBIGUOUS
+        ambiguous = kind is ErrorKind.AMBIGUOUS
         due = func.now() + timedelta(milliseconds=delay_ms)
         with self.db.transaction() as session:
             session.execute(
@@ -224,7 +246,8 @@ class Deliverer:
                     enqueued_at=due,
                 )
             )
-            self._record_attempt(session, claim, "ambiguous" if ambiguous else "retry", error)
+            outcome = outcome or ("ambiguous" if ambiguous else "retry")
+            self._record_attempt(session, claim, outcome, error)
 
     def _halt(self, claim: Claim, error: ProviderError) -> None:
         log.warning("pausing the channel of company %s: %s", claim.company_id, error)
