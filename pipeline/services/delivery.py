@@ -54,7 +54,8 @@ UPDATE messages m SET
     lease_owner = :owner,
     lease_expires_at = now() + make_interval(secs => :lease_seconds),
     attempts = m.attempts + 1,
-    ambiguous_resends = m.ambiguous_resends + (old.lease_owner = 'ambiguous')::int,
+    ambiguous_resends = m.ambiguous_resends
+        + (old.lease_owner IS NOT DISTINCT FROM 'ambiguous')::int,
     updated_at = now()
 FROM channels c, old
 WHERE m.id = old.id AND c.company_id = m.company_id AND c.paused_at IS NULL
