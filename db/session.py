@@ -3,19 +3,18 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    """One engine (and pool) per process; never created at import time."""
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-    )
+    """One engine (and pool) per process; never created at import time.
+
+    No pre-ping: it costs a round trip on every checkout. After a database restart the first
+    statement on a stale connection fails instead (a 503 or a retried job), and SQLAlchemy
+    then discards the whole pool.
+    """
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 class Database:
@@ -29,6 +28,13 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection in autocommit mode, for work that is one statement (atomic by
+        itself): one round trip instead of BEGIN, the statement and COMMIT."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -180,8 +180,8 @@ class Deliverer:
             "lease_seconds": self.settings.wapipe_lease_seconds,
             "max_age": self.settings.wapipe_max_delivery_age_seconds,
         }
-        with self.db.transaction() as session:
-            row = session.execute(_CLAIM_SQL, params).mappings().first()
+        with self.db.statement() as conn:
+            row = conn.execute(_CLAIM_SQL, params).mappings().first()
         return Claim(**row) if row is not None else None
 
     def _unclaimed(self, message_id: uuid.UUID) -> DeliveryResult:

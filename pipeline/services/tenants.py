@@ -110,8 +110,8 @@ def authenticate(db: Database, api_key: str | None) -> Principal:
         .join(User, User.id == ApiKey.user_id)
         .where(ApiKey.key_hash == hash_key(api_key), ApiKey.revoked_at.is_(None))
     )
-    with db.transaction() as session:
-        row = session.execute(query).first()
+    with db.statement() as conn:
+        row = conn.execute(query).first()
     if row is None:
         raise Unauthorized("missing or invalid API key")
     return Principal(row.company_id, row.user_id, row.role)

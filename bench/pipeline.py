@@ -1,0 +1,134 @@
+"""Throughput of the intake and of the whole pipeline, on this machine, with real processes.
+
+    .venv/bin/python -m bench.pipeline [--messages 3000] [--concurrency 32]
+
+Starts gunicorn, dramatiq and the fake provider against a database of its own, posts
+messages from several client processes, and prints intake requests/s with latency
+percentiles, then end-to-end messages/s to `sent` and to `read`. Figures, not assertions.
+"""
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from db import migrate
+from db.session import Database, make_engine
+from pipeline.services import tenants
+from tests.e2e.processes import WAPIPE, Process, running, stack_env, wait_http_ok
+from tests.support import free_port
+
+DATABASE_URL = "postgresql+psycopg:///wapipe_bench_pipeline"
+
+
+def _client(args: tuple[str, str, int, int]) -> list[float]:
+    """One client process: post ``count`` messages, return each request's latency (s)."""
+    api_url, api_key, count, seed = args
+    latencies = []
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=api_url, headers=headers, timeout=30) as http:
+        for i in range(count):
+            phone = f"+1650555{(seed * 7919 + i) % 10000:04d}"
+            started = time.perf_counter()
+            response = http.post("/v1/messages", json={"to": phone, "text": f"bench {i}"})
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 202:
+                raise SystemExit(f"intake answered {response.status_code}: {response.text}")
+    return latencies
+
+
+def _count(status: str) -> int:
+    engine = create_engine(DATABASE_URL)
+    with engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT count(*) FROM messages WHERE status = ANY(:s)"),
+            {"s": ["sent", "delivered", "read"] if status == "sent" else [status]},
+        ).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+def _wait(status: str, total: int, started: float, timeout: float = 600) -> float:
+    while _count(status) < total:
+        if time.perf_counter() - started > timeout:
+            raise SystemExit(f"timed out waiting for {status}")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32, help="client connections")
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--worker-processes", type=int, default=2)
+    parser.add_argument("--worker-threads", type=int, default=8)
+    opts = parser.parse_args()
+
+    migrate.drop_database(DATABASE_URL)
+    migrate.create_database(DATABASE_URL)
+    migrate.upgrade(DATABASE_URL)
+    database = Database(make_engine(DATABASE_URL, pool_size=1))
+    company = tenants.create_company(database, "Bench", "9000001", "bench-token")
+    database.dispose()
+
+    api_port, fake_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    env = stack_env(
+        {
+            "DATABASE_URL": DATABASE_URL,
+            "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{fake_port}/v21.0",
+            "WAPIPE_QUEUE_NAMESPACE": f"wapipe-bench-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    logs = Path(tempfile.mkdtemp(prefix="wapipe-bench-"))
+    fake = Process(
+        "fake",
+        [*WAPIPE, "fake-provider", "--port", str(fake_port), "--accept-any-token",
+         "--status-delay-ms", "50", "--webhook-url", f"{api_url}/webhooks/whatsapp"],
+        env, logs / "fake.log",
+    )  # fmt: skip
+    api = Process(
+        "api",
+        [*WAPIPE, "api", "--port", str(api_port), "--workers", str(opts.api_workers)],
+        env, logs / "api.log",
+    )  # fmt: skip
+    worker = Process(
+        "worker",
+        [*WAPIPE, "worker", "--processes", str(opts.worker_processes),
+         "--threads", str(opts.worker_threads)],
+        env, logs / "worker.log",
+    )  # fmt: skip
+    per_client = opts.messages // opts.concurrency
+    total = per_client * opts.concurrency
+    with running(fake, api, worker):
+        wait_http_ok(f"http://127.0.0.1:{fake_port}/_fake/healthz", fake)
+        wait_http_ok(f"{api_url}/readyz", api)
+        jobs = [(api_url, company.api_key, per_client, seed) for seed in range(opts.concurrency)]
+        started = time.perf_counter()
+        with multiprocessing.Pool(min(opts.concurrency, 8)) as pool:
+            chunks = pool.map(_client, jobs, chunksize=1)
+        intake_seconds = time.perf_counter() - started
+        to_sent = _wait("sent", total, started)
+        to_read = _wait("read", total, started)
+    latencies = sorted(x for chunk in chunks for x in chunk)
+    p50 = statistics.median(latencies) * 1000
+    p95 = latencies[int(len(latencies) * 0.95) - 1] * 1000
+    print(f"messages: {total}, client connections: {opts.concurrency}, "
+          f"api workers: {opts.api_workers}, dramatiq: {opts.worker_processes}x"
+          f"{opts.worker_threads}")  # fmt: skip
+    print(f"intake: {total / intake_seconds:,.0f} req/s (p50 {p50:.1f} ms, p95 {p95:.1f} ms)")
+    print(f"end to end: all sent after {to_sent:.1f}s = {total / to_sent:,.0f} msg/s; "
+          f"all read after {to_read:.1f}s = {total / to_read:,.0f} msg/s")  # fmt: skip
+    print(f"logs: {logs}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
