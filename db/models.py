@@ -102,7 +102,23 @@ class Channel(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("company_id", "phone", name="uq_contacts_company_phone"),)
+    __table_args__ = (
+        UniqueConstraint("company_id", "phone", name="uq_contacts_company_phone"),
+        # Search: case-insensitive substring of a contact's name or phone (pg_trgm).
+        Index(
+            "ix_contacts_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_contacts_phone_trgm",
+            "phone",
+            postgresql_using="gin",
+            postgresql_ops={"phone": "gin_trgm_ops"},
+        ),
+        Index("ix_contacts_groups", "company_id", "id", postgresql_where=sql("is_group")),
+    )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
@@ -116,6 +132,41 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("company_id", "contact_id", name="uq_conversations_company_contact"),
+        # Keyset pagination on (activity_at, id) within a company's live conversations, one
+        # index per common filter so a page is an index range scan of `limit` rows.
+        Index(
+            "ix_conversations_list",
+            "company_id",
+            "is_archived",
+            "activity_at",
+            "id",
+            postgresql_where=sql("deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_conversations_unread",
+            "company_id",
+            "is_archived",
+            "activity_at",
+            "id",
+            postgresql_where=sql("deleted_at IS NULL AND unread_count > 0"),
+        ),
+        Index(
+            "ix_conversations_favorites",
+            "company_id",
+            "is_archived",
+            "activity_at",
+            "id",
+            postgresql_where=sql("deleted_at IS NULL AND is_favorite"),
+        ),
+        Index(
+            "ix_conversations_assignee",
+            "company_id",
+            "assigned_user_id",
+            "is_archived",
+            "activity_at",
+            "id",
+            postgresql_where=sql("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -151,6 +202,13 @@ class Message(Base):
         ),
         CheckConstraint("direction IN ('outbound', 'inbound')", name="direction"),
         Index("ix_messages_conversation_seq", "conversation_id", "seq"),
+        # A conversation's visible messages, newest first, without walking cleared ones.
+        Index(
+            "ix_messages_conversation_visible",
+            "conversation_id",
+            "seq",
+            postgresql_where=sql("deleted_at IS NULL"),
+        ),
         Index("ix_messages_company_status", "company_id", "status", "created_at"),
         # The sweeper's scan: only messages still owed a send.
         Index(
@@ -278,3 +336,37 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
     )
+
+
+class OperatorAction(Base):
+    """The audit trail: who did what to the pipeline from the CLI, when and why."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
+    # Null while a bulk action runs, and forever if it was interrupted.
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.id"))
+    # The parameters (filters, rate, jobs) and the result counts.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class OperatorActionMessage(Base):
+    """One message an operator action touched, and what came of it."""
+
+    __tablename__ = "operator_action_messages"
+
+    action_id: Mapped[int] = mapped_column(ForeignKey("operator_actions.id"), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id"), primary_key=True, index=True
+    )
+    # retried | skipped | requeued | dropped
+    outcome: Mapped[str] = mapped_column(String(16))
+    # The message's status when the action found it.
+    status: Mapped[str | None] = mapped_column(String(16))

@@ -17,6 +17,7 @@ from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
 from pipeline.fakeprovider import FakeConfig, FakeProvider
 from pipeline.services import tenants
+from tests.cli_support import Wapipe
 from tests.support import serve_app
 
 APP_SECRET = "test-app-secret"
@@ -129,3 +130,42 @@ def tenant(container: Container, fake_provider: FakeProvider) -> Tenant:
 @pytest.fixture
 def other_tenant(container: Container, fake_provider: FakeProvider) -> Tenant:
     return make_tenant(container, fake_provider)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user of a tenant's company with an API key of their own."""
+
+    company_id: uuid.UUID
+    user_id: uuid.UUID
+    api_key: str
+    role: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def make_member(container: Container, tenant: Tenant, role: str, name: str = "") -> Member:
+    user_id, api_key = tenants.create_user(
+        container.db, tenant.company_id, name or f"{role} {uuid.uuid4().hex[:6]}", role
+    )
+    return Member(tenant.company_id, user_id, api_key, role)
+
+
+@pytest.fixture
+def agent(container: Container, tenant: Tenant) -> Member:
+    """An agent of `tenant`'s company."""
+    return make_member(container, tenant, "agent")
+
+
+@pytest.fixture
+def admin(container: Container, tenant: Tenant) -> Member:
+    """An admin of `tenant`'s company (besides its owner, whose key is `tenant.api_key`)."""
+    return make_member(container, tenant, "admin")
+
+
+@pytest.fixture
+def wapipe(settings: Settings) -> Wapipe:
+    """The `wapipe` CLI in-process, on this session's database and queues (80 columns)."""
+    return Wapipe(settings)

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from pipeline.api import health, messages
+from pipeline.api import conversations, health, messages, openapi
 from pipeline.api.errors import register_error_handlers
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
@@ -20,5 +20,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(messages.bp)
+    app.register_blueprint(conversations.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(webhook_views.bp)
     return app

@@ -1,14 +1,14 @@
 """/v1/messages: send, look up, retry."""
 
 import uuid
-from dataclasses import asdict
 
 from flask import Blueprint, Response, jsonify
 
 from pipeline.api.auth import container, load_principal, principal
+from pipeline.api.idempotency import idempotency, reply_response
 from pipeline.api.requests import parse_body
 from pipeline.domain.statuses import Source
-from pipeline.services.intake import SendMessageRequest, retry_message, submit_message
+from pipeline.services.intake import SendMessageRequest, retry_message, submit_message_once
 from pipeline.services.messages import get_message
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
@@ -16,11 +16,11 @@ bp.before_request(load_principal)
 
 
 @bp.post("/messages")
-def send_message() -> tuple[Response, int]:
+def send_message() -> Response:
     body = parse_body(SendMessageRequest)
     c = container()
-    accepted = submit_message(c.db, c.queue, principal(), body)
-    return jsonify(asdict(accepted)), 202
+    once = idempotency("POST /v1/messages")
+    return reply_response(submit_message_once(c.db, c.queue, principal(), body, once))
 
 
 @bp.get("/messages/<uuid:message_id>")

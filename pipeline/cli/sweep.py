@@ -4,11 +4,13 @@ import json
 import re
 import signal
 import threading
+from datetime import UTC, datetime
 from types import FrameType
 
 import click
 
-from pipeline.bootstrap import bootstrap
+from pipeline.bootstrap import Container
+from pipeline.cli.context import pass_container
 from pipeline.services.sweeper import SweepReport, sweep
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -33,6 +35,15 @@ def _as_json(report: SweepReport) -> str:
     )
 
 
+def _line(report: SweepReport) -> str:
+    """One short line per sweep (under 80 columns), stamped for a log."""
+    errors = f", {report.enqueue_errors} enqueue error(s)" if report.enqueue_errors else ""
+    return (
+        f"{datetime.now(UTC):%H:%M:%SZ} re-enqueued {len(report.messages)} message(s), "
+        f"{len(report.webhooks)} webhook(s){errors}"
+    )
+
+
 @click.command("sweep")
 @click.option("--once", is_flag=True, help="Sweep once and exit.")
 @click.option("--every", default=None, metavar="DURATION", help="Sweep on a schedule: 30s, 1m.")
@@ -43,11 +54,13 @@ def _as_json(report: SweepReport) -> str:
     help="How overdue a job must be (default WAPIPE_SWEEP_GRACE_SECONDS).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per sweep.")
-def sweep_command(once: bool, every: str | None, grace: str | None, as_json: bool) -> None:
+@pass_container
+def sweep_command(
+    container: Container, once: bool, every: str | None, grace: str | None, as_json: bool
+) -> None:
     """Re-enqueue `sending` messages and stored webhooks whose job was lost."""
     if once == (every is not None):
         raise click.UsageError("give exactly one of --once or --every DURATION")
-    container = bootstrap()
     grace_seconds = (
         parse_duration(grace) if grace else container.settings.wapipe_sweep_grace_seconds
     )
@@ -57,8 +70,7 @@ def sweep_command(once: bool, every: str | None, grace: str | None, as_json: boo
     def _stop(signum: int, frame: FrameType | None) -> None:
         stop.set()  # finish the sweep in progress, then exit
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             report = sweep(
@@ -67,8 +79,10 @@ def sweep_command(once: bool, every: str | None, grace: str | None, as_json: boo
                 int(grace_seconds),
                 container.settings.wapipe_sweep_batch,
             )
-            click.echo(_as_json(report) if as_json else str(report))
+            click.echo(_as_json(report) if as_json else _line(report))
             if once or stop.wait(interval):
                 break
     finally:
-        container.close()
+        # The container is closed by the `wapipe` group; the handlers go back to the caller's.
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

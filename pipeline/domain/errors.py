@@ -55,3 +55,15 @@ class Unavailable(WapipeError):
 
     status = 503
     code = "UNAVAILABLE"
+
+
+class IdempotencyConflict(Conflict):
+    """Raised when an Idempotency-Key is reused with a different request."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+class IdempotencyInProgress(Conflict):
+    """Raised when the first request with an Idempotency-Key is still running too long."""
+
+    code = "IDEMPOTENCY_IN_PROGRESS"

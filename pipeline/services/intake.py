@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from pipeline.domain.errors import Conflict, NotFound
 from pipeline.domain.phones import normalize_phone
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
+from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.ports import TaskQueue
 from pipeline.services.statuses import StatusReport, apply_status
 from pipeline.services.tenants import Principal
@@ -45,6 +46,8 @@ class SendMessageRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text must contain something other than whitespace")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise ValueError("text must not contain NUL characters")
         return value
 
 
@@ -70,8 +73,9 @@ WITH contact AS (
     RETURNING id, (xmax = 0) AS created
 ), conversation AS (
     INSERT INTO conversations (id, company_id, contact_id, last_message_id,
-                               last_message_preview, last_message_at, updated_at)
-    SELECT :conversation_id, :company_id, contact.id, :message_id, :preview, now(), now()
+                               last_message_preview, last_message_at, updated_at, created_by)
+    SELECT :conversation_id, :company_id, contact.id, :message_id, :preview, now(), now(),
+           :user_id
     FROM contact
     ON CONFLICT (company_id, contact_id) DO UPDATE SET
         last_message_id = EXCLUDED.last_message_id,
@@ -103,24 +107,52 @@ def submit_message(
     """Accept a message in one transaction, then enqueue its delivery."""
     message_id = uuid.uuid4()
     with db.transaction() as session:
-        if request.reply_to is not None:
-            _require_own_message(session, principal, request.reply_to, field="reply_to")
-        row = session.execute(
-            _INTAKE_SQL,
-            {
-                "contact_id": uuid.uuid4(),
-                "conversation_id": uuid.uuid4(),
-                "message_id": message_id,
-                "company_id": principal.company_id,
-                "user_id": principal.user_id,
-                "phone": request.to,
-                "text": request.text,
-                "preview": request.text[:PREVIEW_LENGTH],
-                "reply_to": request.reply_to,
-            },
-        ).one()
+        accepted = accept_message(session, principal, request, message_id)
     crash_point("api_after_commit")
     enqueue_after_commit(queue, message_id)
+    return accepted
+
+
+def submit_message_once(
+    db: Database,
+    queue: TaskQueue,
+    principal: Principal,
+    request: SendMessageRequest,
+    once: IdempotentRequest | None,
+) -> Reply:
+    """submit_message, at most once per Idempotency-Key: a repeat replays the first 202."""
+    message_id = uuid.uuid4()
+
+    def accept(session: Session) -> Reply:
+        return reply(202, asdict(accept_message(session, principal, request, message_id)))
+
+    answer = run_once(db, principal, once, accept)
+    if not answer.replayed:
+        crash_point("api_after_commit")
+        enqueue_after_commit(queue, message_id)
+    return answer
+
+
+def accept_message(
+    session: Session, principal: Principal, request: SendMessageRequest, message_id: uuid.UUID
+) -> Accepted:
+    """The intake's writes, in the caller's transaction."""
+    if request.reply_to is not None:
+        _require_own_message(session, principal, request.reply_to, field="reply_to")
+    row = session.execute(
+        _INTAKE_SQL,
+        {
+            "contact_id": uuid.uuid4(),
+            "conversation_id": uuid.uuid4(),
+            "message_id": message_id,
+            "company_id": principal.company_id,
+            "user_id": principal.user_id,
+            "phone": request.to,
+            "text": request.text,
+            "preview": request.text[:PREVIEW_LENGTH],
+            "reply_to": request.reply_to,
+        },
+    ).one()
     return Accepted(
         id=message_id,
         conversation_id=row.conversation_id,
@@ -135,7 +167,12 @@ def retry_message(
 ) -> None:
     """Put a failed message back to `sending` and enqueue it; Conflict if it is not failed."""
     with db.transaction() as session:
-        _require_own_message(session, principal, message_id)
+        if _require_own_message(session, principal, message_id):
+            # Its conversation was cleared or deleted: nothing would ever claim it again.
+            raise Conflict(
+                "a message of a cleared or deleted conversation cannot be retried",
+                {"id": str(message_id)},
+            )
         decision = apply_status(
             session,
             message_id,
@@ -143,7 +180,7 @@ def retry_message(
                 Status.SENDING,
                 at=datetime.now(UTC),
                 source=source,
-                on_applied=_RETRY_RESETS,
+                on_applied=RETRY_RESETS,
             ),
         )
         if decision is None or not decision.applied:
@@ -152,7 +189,7 @@ def retry_message(
 
 
 # A retried message starts a fresh round: a new attempt budget, no error, no lease.
-_RETRY_RESETS = {
+RETRY_RESETS = {
     "attempts": 0,
     "error_code": None,
     "error_title": None,
@@ -177,11 +214,13 @@ def enqueue_after_commit(queue: TaskQueue, message_id: uuid.UUID) -> None:
 
 def _require_own_message(
     session: Session, principal: Principal, message_id: uuid.UUID, field: str = "id"
-) -> None:
-    found = session.scalar(
-        select(Message.id).where(
+) -> bool:
+    """NotFound unless the company owns the message; True if the message is soft-deleted."""
+    deleted = session.scalar(
+        select(Message.deleted_at.is_not(None)).where(
             Message.id == message_id, Message.company_id == principal.company_id
         )
     )
-    if found is None:
+    if deleted is None:
         raise NotFound("message not found", {field: str(message_id)})
+    return bool(deleted)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Channel, Message, PendingStatus, WebhookDelivery
 from db.session import Database
-from pipeline.domain.errors import ValidationError
+from pipeline.domain.errors import NotFound, ValidationError
 from pipeline.domain.statuses import PROVIDER_STATUSES, Source, Status
 from pipeline.services.inbound import store_inbound
 from pipeline.services.ports import TaskQueue
@@ -52,24 +52,47 @@ def process_webhook(db: Database, delivery_id: int) -> bool:
         ).first()
         if row is None or row.processed_at is not None:
             return False
-        payload = parse_payload(row.raw_body)
-        for value in payload.message_changes():
-            assert value.metadata is not None
-            phone_number_id = value.metadata.phone_number_id
-            company_id = session.scalar(
-                select(Channel.company_id).where(Channel.phone_number_id == phone_number_id)
-            )
-            # Sorted, so two deliveries touching the same messages lock them in one order.
-            for item in sorted(value.statuses, key=lambda s: (s.id, s.timestamp, s.status)):
-                apply_provider_status(session, company_id, phone_number_id, item, delivery_id)
-            if company_id is not None:
-                store_inbound(session, company_id, value)
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id)
-            .values(processed_at=func.now())
-        )
+        _apply_delivery(session, delivery_id, row.raw_body)
     return True
+
+
+def reprocess_webhook(db: Database, delivery_id: int) -> None:
+    """Apply a stored delivery again, processed or not (an operator's replay).
+
+    Safe to repeat: the state machine records a repeated status and changes nothing, and
+    inbound messages are deduplicated by wamid. NotFound if there is no such delivery.
+    """
+    with db.transaction() as session:
+        # Waits for a worker processing it now, so the two do not interleave.
+        raw_body = session.scalar(
+            select(WebhookDelivery.raw_body)
+            .where(WebhookDelivery.id == delivery_id)
+            .with_for_update()
+        )
+        if raw_body is None:
+            raise NotFound(f"no webhook delivery {delivery_id}")
+        _apply_delivery(session, delivery_id, raw_body)
+
+
+def _apply_delivery(session: Session, delivery_id: int, raw_body: bytes) -> None:
+    payload = parse_payload(raw_body)
+    for value in payload.message_changes():
+        assert value.metadata is not None
+        phone_number_id = value.metadata.phone_number_id
+        company_id = session.scalar(
+            select(Channel.company_id).where(Channel.phone_number_id == phone_number_id)
+        )
+        # Sorted, so two deliveries touching the same messages lock them in one order.
+        for item in sorted(value.statuses, key=lambda s: (s.id, s.timestamp, s.status)):
+            apply_provider_status(session, company_id, phone_number_id, item, delivery_id)
+        if company_id is not None:
+            store_inbound(session, company_id, value)
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        # A replay keeps the time the delivery was first processed.
+        .values(processed_at=func.coalesce(WebhookDelivery.processed_at, func.now()))
+    )
 
 
 def apply_provider_status(

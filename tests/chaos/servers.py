@@ -4,6 +4,7 @@ The machine's shared servers are never touched: other test runs (and a live pipe
 them. Each private server runs on a free loopback port with its data in a temporary folder.
 """
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -83,10 +84,8 @@ class PrivatePostgres:
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already down
             self.crash()
-        except subprocess.CalledProcessError:
-            pass  # already down
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -18,6 +18,8 @@ from tests.support import free_port
 class Stack:
     api_url: str
     fake_url: str
+    # The processes' environment, so a test can run `wapipe` commands against the same stack.
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +63,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running(fake, api, worker):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
-        yield Stack(api_url, fake_url)
+        yield Stack(api_url, fake_url, env)
 
 
 @pytest.fixture

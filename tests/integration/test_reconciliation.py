@@ -1,7 +1,6 @@
 """The ambiguous window: a send whose outcome is unknown is reconciled, not blindly repeated."""
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -17,8 +16,8 @@ from tests.support import new_phone, signed_headers, status, status_body
 
 
 @pytest.fixture
-def deliverer(container: Container) -> Iterator[Deliverer]:
-    yield Deliverer(
+def deliverer(container: Container) -> Deliverer:
+    return Deliverer(
         container.db, container.provider, container.queue, container.settings, "test-worker"
     )
 

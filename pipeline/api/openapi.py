@@ -1,0 +1,318 @@
+"""GET /openapi.json: an OpenAPI 3.1 document built with openapi-pydantic.
+
+Request bodies and query strings are the very pydantic models the views validate with;
+responses are the models in pipeline.api.schemas. The table below lists each route once, with
+the errors it really answers (validation is 400, never a generator's 422); a test checks it
+against the app's URL map, and schemathesis checks the app against it.
+"""
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from openapi_pydantic import (
+    Components,
+    Info,
+    MediaType,
+    OpenAPI,
+    Operation,
+    Parameter,
+    PathItem,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+    schema_validate,
+)
+from openapi_pydantic import Response as OpenAPIResponse
+from openapi_pydantic.util import PydanticSchema, construct_open_api_with_schema_class
+from pydantic import BaseModel
+
+from pipeline.api import schemas
+from pipeline.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from pipeline.services.conversation_queries import ListConversationsQuery, ListMessagesQuery
+from pipeline.services.conversations import CreateConversationRequest, UpdateConversationRequest
+from pipeline.services.idempotency import MAX_KEY_LENGTH
+from pipeline.services.intake import SendMessageRequest
+
+bp = Blueprint("openapi", __name__)
+
+ERROR_MEANINGS = {
+    400: "VALIDATION_ERROR: the body, query or a header is not valid (details name the fields)",
+    401: "UNAUTHORIZED: no valid API key",
+    403: "FORBIDDEN: the caller's role does not allow this (clear, delete, assign others)",
+    404: "NOT_FOUND: no such resource in the caller's company",
+    409: "CONFLICT, IDEMPOTENCY_CONFLICT or IDEMPOTENCY_IN_PROGRESS",
+    413: "PAYLOAD_TOO_LARGE: the body is over 1 MiB",
+    415: "UNSUPPORTED_MEDIA_TYPE: send the body as application/json",
+    503: "UNAVAILABLE: a dependency is unreachable",
+}
+_BODY_ERRORS = (400, 413, 415)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel] | None]
+    errors: tuple[int, ...] = ()
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    idempotent: bool = False
+    public: bool = False
+    extra_parameters: list[Parameter] = field(default_factory=list)
+
+
+_V1 = (401,)
+ROUTES = [
+    Route("get", "/healthz", "Liveness", {200: schemas.Health}, public=True),
+    Route(
+        "get",
+        "/readyz",
+        "Readiness: the database and Redis are reachable",
+        {200: schemas.Readiness},
+        (503,),
+        public=True,
+    ),
+    Route("get", "/openapi.json", "This document", {200: None}, public=True),
+    Route(
+        "post",
+        "/v1/messages",
+        "Send a text message (202: accepted as `sending`)",
+        {202: schemas.MessageAccepted},
+        (*_V1, 404, 409, *_BODY_ERRORS),
+        body=SendMessageRequest,
+        idempotent=True,
+    ),
+    Route(
+        "get",
+        "/v1/messages/{message_id}",
+        "A message with its error fields and status history",
+        {200: schemas.MessageWithHistory},
+        (*_V1, 404),
+    ),
+    Route(
+        "post",
+        "/v1/messages/{message_id}/retry",
+        "Retry a failed message",
+        {202: schemas.RetryAccepted},
+        (*_V1, 404, 409),
+    ),
+    Route(
+        "post",
+        "/v1/conversations",
+        "Create or find the conversation with a phone (201 created, 200 found)",
+        {201: schemas.ConversationView, 200: schemas.ConversationView},
+        (*_V1, 409, *_BODY_ERRORS),
+        body=CreateConversationRequest,
+        idempotent=True,
+    ),
+    Route(
+        "get",
+        "/v1/conversations",
+        "The conversation list, newest activity first",
+        {200: schemas.ConversationPage},
+        (*_V1, 400),
+        query=ListConversationsQuery,
+    ),
+    Route(
+        "get",
+        "/v1/conversations/{conversation_id}",
+        "One conversation",
+        {200: schemas.ConversationView},
+        (*_V1, 404),
+    ),
+    Route(
+        "patch",
+        "/v1/conversations/{conversation_id}",
+        "Favourite, archive or assign a conversation",
+        {200: schemas.ConversationView},
+        (*_V1, 403, 404, *_BODY_ERRORS),
+        body=UpdateConversationRequest,
+    ),
+    Route(
+        "delete",
+        "/v1/conversations/{conversation_id}",
+        "Delete a conversation and its messages (admin)",
+        {204: None},
+        (*_V1, 403, 404),
+    ),
+    Route(
+        "get",
+        "/v1/conversations/{conversation_id}/messages",
+        "A conversation's messages, newest first",
+        {200: schemas.MessagePage},
+        (*_V1, 400, 404),
+        query=ListMessagesQuery,
+    ),
+    Route(
+        "post",
+        "/v1/conversations/{conversation_id}/read",
+        "Mark a conversation read (unread count to 0)",
+        {200: schemas.ConversationView},
+        (*_V1, 404),
+    ),
+    Route(
+        "post",
+        "/v1/conversations/{conversation_id}/clear",
+        "Clear a conversation's messages (admin)",
+        {200: schemas.ConversationView},
+        (*_V1, 403, 404),
+    ),
+    Route(
+        "get",
+        "/webhooks/whatsapp",
+        "The provider's subscription handshake: echoes hub.challenge",
+        {200: None},
+        (403,),
+        public=True,
+        extra_parameters=[
+            Parameter.model_validate(
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            )
+            for name in ("hub.mode", "hub.verify_token", "hub.challenge")
+        ],
+    ),
+    Route(
+        "post",
+        "/webhooks/whatsapp",
+        "Signed provider callbacks (X-Hub-Signature-256 over the raw body)",
+        {200: schemas.WebhookReceived},
+        (400, 401, 413),
+        public=True,
+    ),
+]
+
+
+@bp.get("/openapi.json")
+def document() -> Response:
+    return jsonify(build_document())
+
+
+@cache
+def build_document() -> dict[str, Any]:
+    paths: dict[str, PathItem] = {}
+    for route in ROUTES:
+        item = paths.setdefault(route.path, PathItem())
+        setattr(item, route.method, _operation(route))
+    api = OpenAPI(
+        info=Info(
+            title="wapipe",
+            version="1",
+            description="A durable, multi-tenant WhatsApp delivery pipeline.",
+        ),
+        paths=paths,
+        components=Components(
+            securitySchemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key")
+            },
+        ),
+    )
+    built = construct_open_api_with_schema_class(api)
+    document: dict[str, Any] = built.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return document
+
+
+def _operation(route: Route) -> Operation:
+    responses: dict[str, OpenAPIResponse] = {}
+    for status, model in route.responses.items():
+        responses[str(status)] = _success(route, status, model)
+    for status in route.errors:
+        responses[str(status)] = OpenAPIResponse(
+            description=ERROR_MEANINGS[status],
+            content={"application/json": MediaType(schema=_ref(schemas.ErrorResponse))},
+        )
+    parameters = [*_path_parameters(route.path), *route.extra_parameters]
+    if route.query is not None:
+        parameters.extend(_query_parameters(route.query))
+    if route.idempotent:
+        parameters.append(_IDEMPOTENCY_PARAMETER)
+    body = None
+    if route.body is not None:
+        body = RequestBody(
+            required=True, content={"application/json": MediaType(schema=_ref(route.body))}
+        )
+    return Operation(
+        summary=route.summary,
+        operationId=f"{route.method}_{route.path.strip('/').replace('/', '_')}".replace(
+            "{", ""
+        ).replace("}", ""),
+        parameters=parameters or None,
+        requestBody=body,
+        responses=responses,
+        security=None if route.public else [{"bearer": []}],
+    )
+
+
+def _success(route: Route, status: int, model: type[BaseModel] | None) -> OpenAPIResponse:
+    if status == 204:
+        return OpenAPIResponse(description="Done; no content")
+    if route.path == "/webhooks/whatsapp" and route.method == "get":
+        content = {"text/plain": MediaType(schema=Schema(type="string"))}
+    elif model is None:
+        content = {"application/json": MediaType(schema=Schema(type="object"))}
+    else:
+        content = {"application/json": MediaType(schema=_ref(model))}
+    return OpenAPIResponse(description="OK", content=content)
+
+
+def _ref(model: type[BaseModel]) -> PydanticSchema[BaseModel]:
+    return PydanticSchema(schema_class=model)
+
+
+def _path_parameters(path: str) -> list[Parameter]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [
+        Parameter.model_validate(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        )
+        for name in names
+    ]
+
+
+def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
+    """One query parameter per field of the model the view validates the query string with."""
+    properties = model.model_json_schema()["properties"]
+    parameters = []
+    for name, info in model.model_fields.items():
+        schema = _without_null(properties[name])
+        parameters.append(
+            Parameter.model_validate(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": info.is_required(),
+                    "description": info.description,
+                    "schema": schema_validate(schema),
+                }
+            )
+        )
+    return parameters
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    # An absent query parameter is the None; there is no way to send a JSON null in a query.
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [option for option in options if option.get("type") != "null"]
+    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return {**rest, **(kept[0] if len(kept) == 1 else {"anyOf": kept})}
+
+
+_IDEMPOTENCY_PARAMETER = Parameter.model_validate(
+    {
+        "name": IDEMPOTENCY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Repeat a request safely: the same key and body get the first answer, "
+        "a different body gets 409 IDEMPOTENCY_CONFLICT. Kept 24 hours, per company.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    }
+)

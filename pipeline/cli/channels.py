@@ -1,0 +1,110 @@
+"""`wapipe channels list|pause|resume`: stop a company's sending, and start it again."""
+
+import uuid
+
+import click
+from rich.padding import Padding
+from rich.text import Text
+
+from pipeline.bootstrap import Container
+from pipeline.cli.context import (
+    actor_option,
+    age_of,
+    console,
+    echo_json,
+    json_option,
+    pass_container,
+    reason_option,
+    safe,
+)
+from pipeline.services import operations
+from pipeline.services.audit import Operator
+from pipeline.services.channels import list_channels
+
+company_option = click.option("--company", "company_id", type=click.UUID, required=True)
+
+
+@click.group()
+def channels() -> None:
+    """Companies' WhatsApp channels: list, pause and resume sending."""
+
+
+@channels.command("list")
+@json_option
+@pass_container
+def list_command(container: Container, as_json: bool) -> None:
+    """Every channel, and why it is paused if it is."""
+    states = list_channels(container.db)
+    if as_json:
+        echo_json(
+            [
+                {
+                    "company_id": str(s.company_id),
+                    "company": s.company_name,
+                    "phone_number_id": s.phone_number_id,
+                    "display_phone_number": s.display_phone_number,
+                    "paused_at": s.paused_at.isoformat() if s.paused_at else None,
+                    "pause_code": s.pause_code,
+                    "pause_reason": s.pause_reason,
+                }
+                for s in states
+            ]
+        )
+        return
+    out = console()
+    if not states:
+        out.print("no channels")
+        return
+    out.print(Text(f"{'COMPANY':<20}  {'COMPANY ID':<36}  STATE", style="bold"))
+    for s in states:
+        state = (
+            "[green]sending[/]" if s.paused_at is None else f"[red]paused {age_of(s.paused_at)}[/]"
+        )
+        out.print(f"{safe(f'{s.company_name[:20]:<20}')}  {s.company_id}  {state}")
+        if s.paused_at is not None:
+            why = Text(f"{s.pause_code}: {s.pause_reason}", style="dim")
+            out.print(Padding(why, (0, 0, 0, 2)))
+
+
+@channels.command("pause")
+@company_option
+@actor_option
+@reason_option
+@json_option
+@pass_container
+def pause_command(
+    container: Container, company_id: uuid.UUID, actor: str, reason: str | None, as_json: bool
+) -> None:
+    """Stop sending for a company; its messages wait as `sending` until a resume."""
+    action_id = operations.pause(container.db, Operator(actor, reason), company_id)
+    if as_json:
+        echo_json({"company_id": str(company_id), "paused": True, "action_id": action_id})
+        return
+    console().print(f"paused {company_id} (audit #{action_id})")
+
+
+@channels.command("resume")
+@company_option
+@actor_option
+@reason_option
+@json_option
+@pass_container
+def resume_command(
+    container: Container, company_id: uuid.UUID, actor: str, reason: str | None, as_json: bool
+) -> None:
+    """Resume a paused channel; its waiting messages are sent in order."""
+    operator = Operator(actor, reason)
+    started, action_id = operations.resume(container.db, container.queue, operator, company_id)
+    if as_json:
+        echo_json(
+            {
+                "company_id": str(company_id),
+                "paused": False,
+                "started": started,
+                "action_id": action_id,
+            }
+        )
+        return
+    console().print(
+        f"resumed {company_id}: {started} conversation(s) restarted (audit #{action_id})"
+    )

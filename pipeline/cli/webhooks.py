@@ -1,0 +1,82 @@
+"""`wapipe webhooks replay`: apply stored webhook deliveries again (a no-op when repeated)."""
+
+from datetime import datetime
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from pipeline.bootstrap import Container
+from pipeline.cli.context import (
+    MOMENT,
+    actor_option,
+    console,
+    echo_json,
+    json_option,
+    pass_container,
+    reason_option,
+    yes_option,
+)
+from pipeline.services.audit import Operator
+from pipeline.services.webhook_replay import find_webhooks, replay_webhooks
+
+
+@click.group()
+def webhooks() -> None:
+    """Stored webhook deliveries (the inbox)."""
+
+
+@webhooks.command("replay")
+@click.option("--id", "delivery_ids", type=int, multiple=True, help="A delivery id; repeatable.")
+@click.option("--since", type=MOMENT, help="Received at or after: ISO or 30m/2h/1d.")
+@click.option("--until", type=MOMENT, help="Received before: ISO or 30m/2h/1d.")
+@click.option("--dry-run", is_flag=True, help="Show how many would be replayed.")
+@yes_option
+@actor_option
+@reason_option
+@json_option
+@pass_container
+def replay_command(
+    container: Container,
+    delivery_ids: tuple[int, ...],
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    yes: bool,
+    actor: str,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Re-apply stored deliveries' statuses, processed or not.
+
+    Safe to repeat: a status already applied is recorded again and changes nothing.
+    """
+    if bool(delivery_ids) == (since is not None):
+        raise click.UsageError("give --id ID (repeatable) or --since TIME [--until TIME]")
+    operator = Operator(actor, reason)
+    found = find_webhooks(container.db, delivery_ids, since, until)
+    missing = set(delivery_ids) - {d.id for d in found}
+    if missing:
+        raise click.ClickException(f"no webhook delivery {min(missing)} (nothing was replayed)")
+    out = console(stderr=as_json)
+    unprocessed = sum(d.processed_at is None for d in found)
+    out.print(f"{len(found)} stored delivery(ies), {unprocessed} not processed yet")
+    if dry_run or not found:
+        if as_json:
+            echo_json({"deliveries": [d.id for d in found], "replayed": 0})
+        return
+    if not yes and len(found) > 1:
+        click.confirm(f"Replay {len(found)} deliveries?", abort=True, err=True)
+    details = {"since": str(since) if since else None, "until": str(until) if until else None}
+    with Progress(
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=console(stderr=True)
+    ) as progress:
+        task = progress.add_task("replay", total=len(found))
+        action_id = replay_webhooks(
+            container.db, operator, found, details, on_each=lambda _: progress.advance(task)
+        )
+    if as_json:
+        echo_json(
+            {"deliveries": [d.id for d in found], "replayed": len(found), "action_id": action_id}
+        )
+        return
+    out.print(f"replayed {len(found)} deliveries (audit #{action_id})")

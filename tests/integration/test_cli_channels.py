@@ -1,0 +1,106 @@
+"""`wapipe channels list|pause|resume`: a company's sending stops and starts, audited."""
+
+import uuid
+
+from dramatiq import Worker
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from db.models import Message
+from pipeline.bootstrap import Container
+from pipeline.fakeprovider import FakeProvider
+from tests.cli_support import Wapipe, flat
+from tests.conftest import Tenant
+from tests.support import new_phone, wait_for
+
+
+def _send(client: FlaskClient, tenant: Tenant) -> str:
+    response = client.post(
+        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
+    )
+    assert response.status_code == 202
+    message_id: str = response.get_json()["id"]
+    return message_id
+
+
+def _status(container: Container, message_id: str) -> str:
+    with container.db.transaction() as session:
+        found: str = session.scalar(
+            select(Message.status).where(Message.id == uuid.UUID(message_id))
+        )
+    return found
+
+
+def _channel(wapipe: Wapipe, tenant: Tenant) -> dict[str, str]:
+    [mine] = [
+        c for c in wapipe.json("channels", "list") if c["company_id"] == str(tenant.company_id)
+    ]
+    return mine
+
+
+def test_a_paused_channel_holds_its_messages_until_resumed_and_both_are_audited(
+    wapipe: Wapipe,
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+    container: Container,
+) -> None:
+    company = ("--company", str(tenant.company_id))
+    paused = wapipe("channels", "pause", *company, "--reason", "quality rating dropped").output
+    assert f"paused {tenant.company_id}" in paused
+    state = _channel(wapipe, tenant)
+    assert (state["pause_code"], state["pause_reason"]) == ("manual", "quality rating dropped")
+    assert "manual: quality rating dropped" in flat(wapipe("channels", "list").output)
+    held = [_send(client, tenant) for _ in range(3)]
+    assert all(_status(container, m) == "sending" for m in held)
+    assert all(fake_provider.state.sends_for(m)["count"] == 0 for m in held)
+
+    resumed = wapipe.json("channels", "resume", *company, "--reason", "rating back")
+    assert resumed["started"] == 3
+    wait_for(lambda: all(_status(container, m) == "read" for m in held), what="held messages to go")
+    assert _channel(wapipe, tenant)["paused_at"] is None
+    trail = wapipe.json("audit", *company)
+    assert [(a["action"], a["reason"]) for a in trail] == [
+        ("channels.resume", "rating back"),
+        ("channels.pause", "quality rating dropped"),
+    ]
+    assert trail[0]["details"]["was"]["code"] == "manual"
+
+
+def test_pausing_twice_or_resuming_an_active_channel_fails_in_one_line(
+    wapipe: Wapipe, tenant: Tenant
+) -> None:
+    company = ("--company", str(tenant.company_id))
+    resumed = wapipe("channels", "resume", *company, code=1)
+    assert resumed.output.strip() == "Error: the channel is not paused"
+    wapipe("channels", "pause", *company, "--reason", "first")
+    again = wapipe("channels", "pause", *company, "--reason", "second", code=1)
+    assert again.output.strip() == "Error: the channel is already paused"
+    assert _channel(wapipe, tenant)["pause_reason"] == "first"
+
+
+def test_pausing_an_unknown_company_fails_in_one_line(wapipe: Wapipe) -> None:
+    result = wapipe("channels", "pause", "--company", str(uuid.uuid4()), code=1)
+    assert result.output.strip() == "Error: no channel for this company"
+
+
+def test_a_channel_halted_by_the_provider_shows_why_in_list_and_stats(
+    wapipe: Wapipe,
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.add_channel(tenant.phone_number_id, "rotated-token")  # ours is now refused
+    waiting = _send(client, tenant)
+    wait_for(lambda: _channel(wapipe, tenant)["paused_at"], what="the channel to halt")
+    assert _channel(wapipe, tenant)["pause_code"] == "190"
+    stats = wapipe.json("stats", "--company", str(tenant.company_id))
+    [paused] = stats["paused_channels"]
+    assert (paused["code"], paused["waiting"]) == ("190", 1)
+    assert paused["reason"]
+    assert "paused channels" in wapipe("stats", "--company", str(tenant.company_id)).output
+    fake_provider.add_channel(tenant.phone_number_id, tenant.access_token)
+    wapipe("channels", "resume", "--company", str(tenant.company_id))
+    assert wapipe.json("messages", "show", waiting)["status"] in ("sending", "sent", "read")
