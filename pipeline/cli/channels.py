@@ -1,4 +1,4 @@
-"""`wapipe channels list|pause|resume`: stop a company's sending, and start it again."""
+"""`wapipe channels list|pause|resume|set-token`: stop a company's sending, start it again."""
 
 import uuid
 
@@ -81,6 +81,37 @@ def pause_command(
         echo_json({"company_id": str(company_id), "paused": True, "action_id": action_id})
         return
     console().print(f"paused {company_id} (audit #{action_id})")
+
+
+@channels.command("set-token")
+@company_option
+@click.option(
+    "--access-token",
+    prompt=True,
+    hide_input=True,
+    envvar="WAPIPE_ACCESS_TOKEN",
+    help="Prompted for (hidden) unless given or in WAPIPE_ACCESS_TOKEN; never printed.",
+)
+@actor_option
+@reason_option
+@json_option
+@pass_container
+def set_token_command(
+    container: Container,
+    company_id: uuid.UUID,
+    access_token: str,
+    actor: str,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Replace a channel's access token, e.g. after Meta rejected it (code 190)."""
+    action_id = operations.set_token(
+        container.db, Operator(actor, reason), company_id, access_token
+    )
+    if as_json:
+        echo_json({"company_id": str(company_id), "token_updated": True, "action_id": action_id})
+        return
+    console().print(f"access token of {company_id} replaced (audit #{action_id})")
 
 
 @channels.command("resume")

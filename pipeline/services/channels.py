@@ -8,7 +8,7 @@ from sqlalchemy import select, text, update
 
 from db.models import Channel, Company
 from db.session import Database
-from pipeline.domain.errors import Conflict, NotFound
+from pipeline.domain.errors import Conflict, NotFound, ValidationError
 from pipeline.services.ports import TaskQueue
 
 # The first message owed a send in each conversation of the company: the rest follow it.
@@ -78,6 +78,21 @@ def resume_channel(db: Database, queue: TaskQueue, company_id: uuid.UUID) -> int
     for message_id in heads:
         queue.enqueue_delivery(message_id)  # a lost one is found by the sweeper
     return len(heads)
+
+
+def set_access_token(db: Database, company_id: uuid.UUID, access_token: str) -> None:
+    """Replace a channel's access token (after Meta rejected the old one with 190)."""
+    if not access_token.strip():
+        raise ValidationError("the access token is empty", {"access_token": "empty"})
+    with db.transaction() as session:
+        updated = session.execute(
+            update(Channel)
+            .where(Channel.company_id == company_id)
+            .values(access_token=access_token.strip())
+            .returning(Channel.id)
+        ).first()
+    if updated is None:
+        raise NotFound("no channel for this company", {"company_id": str(company_id)})
 
 
 def _require_channel(db: Database, company_id: uuid.UUID) -> None:

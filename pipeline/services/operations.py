@@ -22,7 +22,7 @@ from pipeline.services.audit import (
     record_message,
     start_action,
 )
-from pipeline.services.channels import pause_channel, resume_channel
+from pipeline.services.channels import pause_channel, resume_channel, set_access_token
 from pipeline.services.inspection import MessageFilter
 
 # The very resets the API's retry applies: an operator retry must start the same fresh round.
@@ -230,6 +230,12 @@ def pause(db: Database, operator: Operator, company_id: uuid.UUID) -> int:
     pause_channel(db, company_id, operator.reason or f"paused by {operator.actor}")
     # Its own transaction after the pause: the pause service owns its transaction.
     return record_action(db, operator, "channels.pause", {}, company_id)
+
+
+def set_token(db: Database, operator: Operator, company_id: uuid.UUID, token: str) -> int:
+    """Replace a channel's access token; the audit records that it changed, never the token."""
+    set_access_token(db, company_id, token)
+    return record_action(db, operator, "channels.set_token", {}, company_id)
 
 
 def resume(

@@ -104,3 +104,28 @@ def test_a_channel_halted_by_the_provider_shows_why_in_list_and_stats(
     fake_provider.add_channel(tenant.phone_number_id, tenant.access_token)
     wapipe("channels", "resume", "--company", str(tenant.company_id))
     assert wapipe.json("messages", "show", waiting)["status"] in ("sending", "sent", "read")
+
+
+def test_a_new_token_set_from_the_cli_lets_a_halted_channel_send_again(
+    wapipe: Wapipe,
+    client: FlaskClient,
+    tenant: Tenant,
+    worker: Worker,
+    fake_provider: FakeProvider,
+    container: Container,
+) -> None:
+    fake_provider.add_channel(tenant.phone_number_id, "token-renewed-at-meta")
+    waiting = _send(client, tenant)
+    wait_for(lambda: _channel(wapipe, tenant)["paused_at"], what="the channel to halt")
+
+    result = wapipe(
+        "channels", "set-token", "--company", str(tenant.company_id),
+        input="token-renewed-at-meta\n",
+    )  # fmt: skip
+    assert "token-renewed-at-meta" not in result.output
+    wapipe("channels", "resume", "--company", str(tenant.company_id))
+
+    wait_for(lambda: _status(container, waiting) == "read", what="the waiting message")
+    actions = wapipe.json("audit", "--company", str(tenant.company_id))
+    assert "channels.set_token" in [a["action"] for a in actions]
+    assert "token-renewed-at-meta" not in str(actions)
