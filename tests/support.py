@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from webhooks.signature import sign
@@ -90,6 +91,23 @@ def status(
 
 def signed_headers(secret: str, body: bytes) -> dict[str, str]:
     return {"X-Hub-Signature-256": sign(secret, body), "Content-Type": "application/json"}
+
+
+class HasAuth(Protocol):
+    @property
+    def auth(self) -> dict[str, str]: ...
+
+
+def send_message(
+    client: FlaskClient, tenant: HasAuth, to: str | None = None, text: str = "x"
+) -> str:
+    """POST /v1/messages through the test client; the new message's id (asserts a 202)."""
+    response = client.post(
+        "/v1/messages", json={"to": to or new_phone(), "text": text}, headers=tenant.auth
+    )
+    assert response.status_code == 202, response.get_json()
+    message_id: str = response.get_json()["id"]
+    return message_id
 
 
 def new_phone() -> str:

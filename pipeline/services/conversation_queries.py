@@ -13,13 +13,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import ColumnElement, Row, Select, literal_column, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from db.models import Contact, Conversation, Message, User
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
+from pipeline.domain.fields import storable_text
 from pipeline.services.messages import message_view
 from pipeline.services.tenants import Principal
 
@@ -49,18 +50,11 @@ class ListConversationsQuery(BaseModel):
     assigned: Annotated[Literal["me", "none"] | uuid.UUID | None, BeforeValidator(_assignee)] = (
         Field(default=None, description="`me`, `none` or a user id.")
     )
-    q: str | None = Field(
+    q: Annotated[str, AfterValidator(storable_text)] | None = Field(
         default=None, max_length=100, description="Substring of the contact's name or phone."
     )
     limit: Limit = 50
     cursor: Cursor = None
-
-    @field_validator("q")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
-            raise ValueError("q must not contain NUL characters")
-        return value
 
 
 class ListMessagesQuery(BaseModel):

@@ -10,14 +10,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Conversation, User
 from db.session import Database
 from pipeline.domain.errors import Forbidden, NotFound
-from pipeline.domain.phones import normalize_phone
+from pipeline.domain.fields import PhoneNumber, visible_text
 from pipeline.domain.statuses import Source, Status
 from pipeline.services.conversation_queries import load_conversation, load_conversation_by_phone
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
@@ -32,22 +40,16 @@ class CreateConversationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: Annotated[str, Field(min_length=1, max_length=64, description="Phone, E.164.")]
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-
-    @field_validator("to")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        return normalize_phone(value)
-
-    @field_validator("name")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("name must contain something other than whitespace")
-        if value is not None and "\x00" in value:  # PostgreSQL text cannot hold NUL
-            raise ValueError("name must not contain NUL characters")
-        return value.strip() if value is not None else None
+    to: PhoneNumber
+    name: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=200),
+            AfterValidator(visible_text),
+            AfterValidator(str.strip),
+        ]
+        | None
+    ) = None
 
 
 # Present or absent, never null: a flag is true or false.

@@ -6,14 +6,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db.models import Message
 from db.session import Database
 from pipeline.domain.errors import Conflict, NotFound
-from pipeline.domain.phones import normalize_phone
+from pipeline.domain.fields import PhoneNumber, visible_text
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
@@ -32,23 +32,9 @@ class SendMessageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    to: Annotated[str, Field(min_length=1, max_length=64)]
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    to: PhoneNumber
+    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(visible_text)]
     reply_to: uuid.UUID | None = None
-
-    @field_validator("to")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        return normalize_phone(value)
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must contain something other than whitespace")
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL
-            raise ValueError("text must not contain NUL characters")
-        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,7 @@ from pipeline.bootstrap import Container
 from pipeline.fakeprovider import FakeProvider
 from tests.cli_support import Wapipe, flat
 from tests.conftest import Tenant
-from tests.support import new_phone, wait_for
-
-
-def _send(client: FlaskClient, tenant: Tenant) -> str:
-    response = client.post(
-        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
+from tests.support import send_message, wait_for
 
 
 def _status(container: Container, message_id: str) -> str:
@@ -52,7 +43,7 @@ def test_a_paused_channel_holds_its_messages_until_resumed_and_both_are_audited(
     state = _channel(wapipe, tenant)
     assert (state["pause_code"], state["pause_reason"]) == ("manual", "quality rating dropped")
     assert "manual: quality rating dropped" in flat(wapipe("channels", "list").output)
-    held = [_send(client, tenant) for _ in range(3)]
+    held = [send_message(client, tenant) for _ in range(3)]
     assert all(_status(container, m) == "sending" for m in held)
     assert all(fake_provider.state.sends_for(m)["count"] == 0 for m in held)
 
@@ -93,7 +84,7 @@ def test_a_channel_halted_by_the_provider_shows_why_in_list_and_stats(
     fake_provider: FakeProvider,
 ) -> None:
     fake_provider.add_channel(tenant.phone_number_id, "rotated-token")  # ours is now refused
-    waiting = _send(client, tenant)
+    waiting = send_message(client, tenant)
     wait_for(lambda: _channel(wapipe, tenant)["paused_at"], what="the channel to halt")
     assert _channel(wapipe, tenant)["pause_code"] == "190"
     stats = wapipe.json("stats", "--company", str(tenant.company_id))
@@ -115,7 +106,7 @@ def test_a_new_token_set_from_the_cli_lets_a_halted_channel_send_again(
     container: Container,
 ) -> None:
     fake_provider.add_channel(tenant.phone_number_id, "token-renewed-at-meta")
-    waiting = _send(client, tenant)
+    waiting = send_message(client, tenant)
     wait_for(lambda: _channel(wapipe, tenant)["paused_at"], what="the channel to halt")
 
     result = wapipe(

@@ -20,7 +20,7 @@ from pipeline.services.audit import Operator
 from pipeline.services.stats import queue_depths
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import new_phone, signed_headers, status, status_body, wait_for
+from tests.support import new_phone, send_message, signed_headers, status, status_body, wait_for
 from workers.broker import DELIVERIES, WEBHOOKS
 
 TRACEBACK = (
@@ -59,15 +59,6 @@ def _dead_letter(container: Container, actor: str, arg: Any, traceback: str | No
         consumer.close()
     job_id: str = sent.options["redis_message_id"]
     return job_id
-
-
-def _send(client: FlaskClient, tenant: Tenant) -> str:
-    response = client.post(
-        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
 
 
 def _status(container: Container, message_id: str) -> str:
@@ -113,7 +104,7 @@ def test_replay_requeues_a_job_whose_message_is_still_sending_and_it_is_sent_onc
     fake_provider: FakeProvider,
     live_url: str,
 ) -> None:
-    message_id = _send(client, tenant)  # no worker runs: its job waits, like a stuck one
+    message_id = send_message(client, tenant)  # no worker runs: its job waits, like a stuck one
     _dead_letter(dead, "deliver_message", message_id, TRACEBACK)
     output = cli("dlq", "replay", "--yes").output
     assert "1 requeued" in output
@@ -138,7 +129,7 @@ def test_replay_never_resends_a_message_that_was_already_sent(
     fake_provider: FakeProvider,
     worker: Worker,
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     wait_for(lambda: _status(dead, message_id) == "read", what="the message to be read")
     _dead_letter(dead, "deliver_message", message_id, TRACEBACK)
     output = cli("dlq", "replay", "--yes").output
@@ -194,7 +185,7 @@ def test_replay_requeues_an_unprocessed_webhook_and_drops_a_processed_one(
 def test_two_concurrent_replays_enqueue_a_job_once(
     dead: Container, client: FlaskClient, tenant: Tenant
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     _dead_letter(dead, "deliver_message", message_id, TRACEBACK)
     steps = dlq.plan_replay(dead.db, dlq.list_dead(dead.broker))
     barrier = threading.Barrier(2)

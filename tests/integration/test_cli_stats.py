@@ -10,22 +10,13 @@ from pipeline.bootstrap import Container
 from pipeline.config import Settings
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import new_phone, signed_headers, status, status_body
-
-
-def _send(client: FlaskClient, tenant: Tenant) -> str:
-    response = client.post(
-        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
+from tests.support import send_message, signed_headers, status, status_body
 
 
 def test_stats_count_a_companys_messages_and_show_the_oldest_still_sending(
     wapipe: Wapipe, client: FlaskClient, tenant: Tenant
 ) -> None:
-    ids = [_send(client, tenant) for _ in range(3)]  # no worker: they wait as `sending`
+    ids = [send_message(client, tenant) for _ in range(3)]  # no worker: they wait as `sending`
     stats = wapipe.json("stats", "--company", str(tenant.company_id))
     [company] = stats["companies"].values()
     assert company["name"] == "Test Co"
@@ -45,7 +36,7 @@ def test_stats_show_the_webhook_backlog_and_ambiguous_resends(
 ) -> None:
     body = status_body(tenant.phone_number_id, [status(f"wamid.{uuid.uuid4().hex}", "read", 1)])
     client.post("/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body))
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     with container.db.transaction() as session:  # what a worker killed mid-send leaves
         session.execute(
             update(Message).where(Message.id == uuid.UUID(message_id)).values(ambiguous_resends=2)

@@ -11,24 +11,15 @@ from flask.testing import FlaskClient
 from pipeline.bootstrap import Container
 from tests.cli_support import Wapipe
 from tests.conftest import Tenant
-from tests.support import new_phone, wait_for
+from tests.support import send_message, wait_for
 
 LINE = re.compile(r"^\d\d:\d\d:\d\dZ re-enqueued \d+ message\(s\), \d+ webhook\(s\)$")
-
-
-def _send(client: FlaskClient, tenant: Tenant) -> str:
-    response = client.post(
-        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
 
 
 def test_sweep_once_re_enqueues_a_message_whose_job_was_lost(
     wapipe: Wapipe, client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     container.broker.flush_all()  # what a Redis restart without persistence does
     [report] = wapipe("sweep", "--once", "--grace", "0", "--json").output.splitlines()
     assert message_id in json.loads(report)["messages"]

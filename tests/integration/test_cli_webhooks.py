@@ -10,18 +10,9 @@ from pipeline.bootstrap import Container
 from pipeline.services.webhooks import process_webhook
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import new_phone, signed_headers, status, status_body
+from tests.support import send_message, signed_headers, status, status_body
 
 T0 = 1_763_800_000
-
-
-def _send(client: FlaskClient, tenant: Tenant) -> str:
-    response = client.post(
-        "/v1/messages", json={"to": new_phone(), "text": "x"}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
 
 
 def _store(client: FlaskClient, tenant: Tenant, message_id: str, state: str, ts: int) -> int:
@@ -49,7 +40,7 @@ def _history(container: Container, message_id: str) -> list[tuple[str, bool]]:
 def test_replay_by_id_applies_a_stored_delivery_and_marks_it_processed(
     wapipe: Wapipe, client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     delivery_id = _store(client, tenant, message_id, "delivered", T0)
     output = wapipe("webhooks", "replay", "--id", str(delivery_id), "--reason", "stuck").output
     assert "1 stored delivery(ies), 1 not processed yet" in output
@@ -67,7 +58,7 @@ def test_replay_by_id_applies_a_stored_delivery_and_marks_it_processed(
 def test_replaying_a_processed_delivery_again_changes_nothing(
     wapipe: Wapipe, client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     read = _store(client, tenant, message_id, "read", T0 + 2)
     delivered = _store(client, tenant, message_id, "delivered", T0 + 1)
     wapipe("webhooks", "replay", "--id", str(read), "--id", str(delivered), "--yes")
@@ -82,7 +73,7 @@ def test_replaying_a_processed_delivery_again_changes_nothing(
 def test_replay_since_a_time_asks_before_replaying_several(
     wapipe: Wapipe, client: FlaskClient, tenant: Tenant
 ) -> None:
-    ids = [_send(client, tenant) for _ in range(2)]
+    ids = [send_message(client, tenant) for _ in range(2)]
     for message_id in ids:
         _store(client, tenant, message_id, "sent", T0)
     refused = wapipe("webhooks", "replay", "--since", "10s", input="n\n", code=1)

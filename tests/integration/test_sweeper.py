@@ -14,16 +14,7 @@ from pipeline.bootstrap import Container
 from pipeline.fakeprovider import FakeProvider
 from pipeline.services.sweeper import sweep
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import new_phone, signed_headers, status, status_body, wait_for
-
-
-def _send(client: FlaskClient, tenant: Tenant, to: str | None = None, text: str = "x") -> str:
-    response = client.post(
-        "/v1/messages", json={"to": to or new_phone(), "text": text}, headers=tenant.auth
-    )
-    assert response.status_code == 202
-    message_id: str = response.get_json()["id"]
-    return message_id
+from tests.support import new_phone, send_message, signed_headers, status, status_body, wait_for
 
 
 def _statuses(container: Container, ids: list[str]) -> dict[str, str]:
@@ -46,7 +37,7 @@ def test_messages_whose_jobs_were_lost_are_delivered_after_a_sweep(
     fake_provider: FakeProvider,
     live_url: str,
 ) -> None:
-    ids = [_send(client, tenant) for _ in range(5)]
+    ids = [send_message(client, tenant) for _ in range(5)]
     _lose_every_job(container)
     with pytest.raises(AssertionError):  # nothing moves while the jobs are gone...
         wait_for(lambda: "sent" in _statuses(container, ids).values(), timeout=0.5)
@@ -68,7 +59,7 @@ def test_messages_whose_jobs_were_lost_are_delivered_after_a_sweep(
 def test_a_second_sweep_within_the_grace_enqueues_nothing_again(
     client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     _lose_every_job(container)
     first = sweep(container.db, container.queue, grace_seconds=0)
     assert uuid.UUID(message_id) in first.messages
@@ -79,7 +70,7 @@ def test_a_second_sweep_within_the_grace_enqueues_nothing_again(
 def test_a_leased_message_is_not_swept(
     client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    message_id = uuid.UUID(_send(client, tenant))
+    message_id = uuid.UUID(send_message(client, tenant))
     with container.db.transaction() as session:
         session.execute(
             update(Message)
@@ -94,7 +85,7 @@ def test_only_the_first_waiting_message_of_a_conversation_is_swept(
     client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
     phone = new_phone()
-    first, second = _send(client, tenant, phone), _send(client, tenant, phone)
+    first, second = send_message(client, tenant, phone), send_message(client, tenant, phone)
     report = sweep(container.db, container.queue, grace_seconds=0)
     assert uuid.UUID(first) in report.messages
     assert uuid.UUID(second) not in report.messages
@@ -103,7 +94,7 @@ def test_only_the_first_waiting_message_of_a_conversation_is_swept(
 def test_a_stored_webhook_whose_job_was_lost_is_processed_after_a_sweep(
     client: FlaskClient, tenant: Tenant, container: Container, worker: Worker
 ) -> None:
-    message_id = _send(client, tenant)
+    message_id = send_message(client, tenant)
     wamid = f"wamid.{uuid.uuid4().hex}"
     body = status_body(
         tenant.phone_number_id, [status(wamid, "delivered", 1_763_800_000, biz=message_id)]
@@ -136,7 +127,7 @@ def test_messages_to_one_contact_reach_the_provider_in_intake_order(
     """Many worker threads, and transient errors on the way: the order per contact holds."""
     phone = new_phone()
     fake_provider.state.add_rule(phone.lstrip("+"), 131000, 4)  # forces a backoff early on
-    ids = [_send(client, tenant, phone, f"m{i}") for i in range(20)]
+    ids = [send_message(client, tenant, phone, f"m{i}") for i in range(20)]
     wait_for(
         lambda: len(fake_provider.state.recipient_callbacks(phone.lstrip("+"))) >= 20,
         timeout=30,
@@ -151,8 +142,8 @@ def test_conversations_do_not_hold_each_other_back(
 ) -> None:
     slow, fast = new_phone(), new_phone()
     fake_provider.state.add_rule(slow.lstrip("+"), 131000, 1000)  # fails for good
-    stuck = _send(client, tenant, slow)
-    others = [_send(client, tenant, fast, f"f{i}") for i in range(5)]
+    stuck = send_message(client, tenant, slow)
+    others = [send_message(client, tenant, fast, f"f{i}") for i in range(5)]
 
     def fast_done() -> Any:
         return len(fake_provider.state.recipient_callbacks(fast.lstrip("+"))) == 5
