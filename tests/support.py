@@ -18,7 +18,8 @@ from webhooks.signature import sign
 
 T = TypeVar("T")
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "whatsapp" / "payloads"
+# Recorded Cloud API webhook bodies (copied from the provider notes), byte for byte.
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
 
 
 def wait_for(
