@@ -30,6 +30,13 @@ class Database:
             yield session
 
     @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """A session whose every statement commits by itself: for work that is one
+        statement, or several that need no atomicity together."""
+        with self.statement() as conn, Session(bind=conn) as session:
+            yield session
+
+    @contextmanager
     def statement(self) -> Iterator[Connection]:
         """A connection in autocommit mode, for work that is one statement (atomic by
         itself): one round trip instead of BEGIN, the statement and COMMIT."""
