@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -370,3 +371,9 @@ class OperatorActionMessage(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     # The message's status when the action found it.
     status: Mapped[str | None] = mapped_column(String(16))
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table, for hot statements where the ORM's machinery costs more than
+    the round trip itself."""
+    return cast(Table, model.__table__)

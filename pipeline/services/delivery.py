@@ -10,7 +10,7 @@ from enum import StrEnum
 from sqlalchemy import func, insert, text, update
 from sqlalchemy.orm import Session
 
-from db.models import DeliveryAttempt, Message
+from db.models import DeliveryAttempt, Message, table_of
 from db.session import Database
 from pipeline.config import Settings
 from pipeline.domain.statuses import Source, Status
@@ -22,6 +22,8 @@ from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, lo
 from pipeline.services.webhooks import apply_pending_statuses
 
 log = logging.getLogger("wapipe.delivery")
+_messages = table_of(Message)
+_attempts = table_of(DeliveryAttempt)
 
 # Lease owners that are not a worker: a message held through a backoff, or through the
 # reconciliation wait after an ambiguous send.
@@ -239,8 +241,8 @@ class Deliverer:
         due = func.now() + timedelta(milliseconds=delay_ms)
         with self.db.transaction() as session:
             session.execute(
-                update(Message)
-                .where(Message.id == claim.id, Message.lease_owner == self.worker_id)
+                update(_messages)
+                .where(_messages.c.id == claim.id, _messages.c.lease_owner == self.worker_id)
                 .values(
                     lease_owner=AMBIGUOUS if ambiguous else BACKOFF,
                     lease_expires_at=due,
@@ -264,18 +266,20 @@ class Deliverer:
             self._record_attempt(session, claim, "halted", error)
 
     def _record_sent(self, claim: Claim, wamid: str) -> None:
+        report = StatusReport(
+            Status.SENT,
+            _now(),
+            Source.WORKER,
+            detail={"wamid": wamid},
+            # Recorded even if a webhook already moved it on (and kept if one adopted it).
+            always={
+                "provider_message_id": func.coalesce(_messages.c.provider_message_id, wamid),
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+        )
         with self.db.transaction() as session:
             lock_wamid(session, wamid)
-            session.execute(
-                update(Message)
-                .where(Message.id == claim.id)
-                .values(
-                    provider_message_id=func.coalesce(Message.provider_message_id, wamid),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            report = StatusReport(Status.SENT, _now(), Source.WORKER, detail={"wamid": wamid})
             apply_status(session, claim.id, report)
             apply_pending_statuses(session, claim.id, wamid)
             self._record_attempt(session, claim, "sent", wamid=wamid)
@@ -310,7 +314,7 @@ class Deliverer:
         error_code: str | None = None,
     ) -> None:
         session.execute(
-            insert(DeliveryAttempt).values(
+            insert(_attempts).values(
                 message_id=claim.id,
                 attempt=claim.attempts,
                 worker=self.worker_id,

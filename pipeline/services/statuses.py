@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Insert, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from db.models import Message, MessageStatusEvent
+from db.models import Message, MessageStatusEvent, table_of
 from pipeline.domain.statuses import Decision, Source, Status, decide
 
 # Each provider-reported status keeps its own timestamp, whatever the current status is, so
@@ -40,6 +40,8 @@ class StatusReport:
     detail: dict[str, Any] | None = None
     # Columns set only when the report moves the message (e.g. a retry clearing the error).
     on_applied: dict[str, Any] = field(default_factory=dict)
+    # Columns set whatever the decision (e.g. the worker's wamid and the end of its lease).
+    always: dict[str, Any] = field(default_factory=dict)
 
 
 def lock_wamid(session: Session, wamid: str) -> None:
@@ -51,18 +53,23 @@ def lock_wamid(session: Session, wamid: str) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:w, 0))"), {"w": wamid})
 
 
+# Core tables, not ORM entities: these statements run several times per message.
+_messages = table_of(Message)
+_history = table_of(MessageStatusEvent)
+
+
 def apply_status(session: Session, message_id: uuid.UUID, report: StatusReport) -> Decision | None:
     """Apply ``report`` to the message under a row lock; None if there is no such message."""
+    c = _messages.c
     row = session.execute(
-        select(Message.status, Message.sent_at, Message.delivered_at, Message.read_at)
-        .add_columns(Message.failed_at)
-        .where(Message.id == message_id)
+        select(c.status, c.sent_at, c.delivered_at, c.read_at, c.failed_at)
+        .where(c.id == message_id)
         .with_for_update()
     ).first()
     if row is None:
         return None
     decision = decide(Status(row.status), report.status, report.source)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(report.always)
     column = TIMESTAMP_COLUMN.get(report.status)
     earliest = column is not None and _is_earlier(report.at, getattr(row, column))
     if column is not None and earliest:
@@ -77,28 +84,27 @@ def apply_status(session: Session, message_id: uuid.UUID, report: StatusReport) 
     if decision.applied:
         values["status"] = decision.status.value
         values.update(report.on_applied)
+    history = _history_insert(message_id, report, decision.applied)
     if values:
+        # The change and its history row in one round trip (a data-modifying CTE).
         values["updated_at"] = func.now()
-        session.execute(update(Message).where(Message.id == message_id).values(**values))
-    record_history(session, message_id, report, decision.applied)
+        change = update(_messages).where(c.id == message_id).values(**values)
+        history = history.add_cte(change.returning(c.id).cte("changed"))
+    session.execute(history)
     return decision
 
 
-def record_history(
-    session: Session, message_id: uuid.UUID, report: StatusReport, applied: bool
-) -> None:
+def _history_insert(message_id: uuid.UUID, report: StatusReport, applied: bool) -> Insert:
     detail = dict(report.detail or {})
     if report.error is not None:
         detail["error"] = {"code": report.error.code, "title": report.error.title}
-    session.execute(
-        insert(MessageStatusEvent).values(
-            message_id=message_id,
-            status=report.status.value,
-            source=report.source.value,
-            applied=applied,
-            at=report.at,
-            detail=detail or None,
-        )
+    return insert(_history).values(
+        message_id=message_id,
+        status=report.status.value,
+        source=report.source.value,
+        applied=applied,
+        at=report.at,
+        detail=detail or None,
     )
 
 

@@ -7,7 +7,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Channel, Message, PendingStatus, WebhookDelivery
+from db.models import Channel, Message, PendingStatus, WebhookDelivery, table_of
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
 from pipeline.domain.statuses import PROVIDER_STATUSES, Source, Status
@@ -17,6 +17,8 @@ from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, lo
 from webhooks.payloads import StatusItem, WebhookPayload
 
 log = logging.getLogger("wapipe.webhooks")
+_inbox = table_of(WebhookDelivery)
+_messages = table_of(Message)
 
 
 def parse_payload(raw_body: bytes) -> WebhookPayload:
@@ -30,8 +32,8 @@ def parse_payload(raw_body: bytes) -> WebhookPayload:
 def receive_webhook(db: Database, queue: TaskQueue, raw_body: bytes) -> int:
     """Store a verified delivery and enqueue its processing after the commit."""
     parse_payload(raw_body)
-    with db.transaction() as session:
-        delivery_id: int = session.execute(
+    with db.statement() as conn:  # one INSERT: one round trip, no BEGIN/COMMIT
+        delivery_id: int = conn.execute(
             insert(WebhookDelivery).values(raw_body=raw_body).returning(WebhookDelivery.id)
         ).scalar_one()
     try:
@@ -44,15 +46,17 @@ def receive_webhook(db: Database, queue: TaskQueue, raw_body: bytes) -> int:
 def process_webhook(db: Database, delivery_id: int) -> bool:
     """Apply every status and inbound message of a stored delivery, once; False if skipped."""
     with db.transaction() as session:
-        # SKIP LOCKED: a twin job already processing this delivery will finish it.
-        row = session.execute(
-            select(WebhookDelivery.raw_body, WebhookDelivery.processed_at)
-            .where(WebhookDelivery.id == delivery_id)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if row is None or row.processed_at is not None:
+        # Marking it processed first takes its row lock in the same round trip: a twin job
+        # waits, then finds it processed (or, if this transaction fails, processes it).
+        raw_body = session.execute(
+            update(_inbox)
+            .where(_inbox.c.id == delivery_id, _inbox.c.processed_at.is_(None))
+            .values(processed_at=func.now())
+            .returning(_inbox.c.raw_body)
+        ).scalar()
+        if raw_body is None:
             return False
-        _apply_delivery(session, delivery_id, row.raw_body)
+        _apply_delivery(session, delivery_id, raw_body)
     return True
 
 
@@ -72,6 +76,12 @@ def reprocess_webhook(db: Database, delivery_id: int) -> None:
         if raw_body is None:
             raise NotFound(f"no webhook delivery {delivery_id}")
         _apply_delivery(session, delivery_id, raw_body)
+        session.execute(
+            update(_inbox)
+            .where(_inbox.c.id == delivery_id)
+            # A replay keeps the time the delivery was first processed.
+            .values(processed_at=func.coalesce(_inbox.c.processed_at, func.now()))
+        )
 
 
 def _apply_delivery(session: Session, delivery_id: int, raw_body: bytes) -> None:
@@ -87,12 +97,6 @@ def _apply_delivery(session: Session, delivery_id: int, raw_body: bytes) -> None
             apply_provider_status(session, company_id, phone_number_id, item, delivery_id)
         if company_id is not None:
             store_inbound(session, company_id, value)
-    session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id)
-        # A replay keeps the time the delivery was first processed.
-        .values(processed_at=func.coalesce(WebhookDelivery.processed_at, func.now()))
-    )
 
 
 def apply_provider_status(
@@ -105,6 +109,11 @@ def apply_provider_status(
     """Apply one provider status, or park it until its wamid is recorded: never drop it."""
     if item.status not in PROVIDER_STATUSES:
         log.info("ignoring provider status %r", item.status)
+        return
+    # The usual case: the worker recorded the wamid already, and no lock is needed.
+    message_id = _by_wamid(session, company_id, item.id) if company_id is not None else None
+    if message_id is not None:
+        apply_status(session, message_id, _report(item, delivery_id))
         return
     lock_wamid(session, item.id)
     message_id = _match(session, company_id, item) if company_id is not None else None
@@ -139,11 +148,7 @@ def _match(session: Session, company_id: uuid.UUID, item: StatusItem) -> uuid.UU
     Matching by our id lets a status overtake the worker's own record of the send; the
     message then adopts the wamid, and statuses parked under it are applied too.
     """
-    found = session.execute(
-        select(Message.id).where(
-            Message.provider_message_id == item.id, Message.company_id == company_id
-        )
-    ).scalar()
+    found = _by_wamid(session, company_id, item.id)  # again, now under the wamid's lock
     if found is not None:
         return found
     our_id = _as_uuid(item.biz_opaque_callback_data)
@@ -160,6 +165,15 @@ def _match(session: Session, company_id: uuid.UUID, item: StatusItem) -> uuid.UU
     if adopted.provider_message_id == item.id:
         apply_pending_statuses(session, our_id, item.id)
     return our_id
+
+
+def _by_wamid(session: Session, company_id: uuid.UUID, wamid: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = session.execute(
+        select(_messages.c.id).where(
+            _messages.c.provider_message_id == wamid, _messages.c.company_id == company_id
+        )
+    ).scalar()
+    return found
 
 
 def _report(item: StatusItem, delivery_id: int | None) -> StatusReport:
