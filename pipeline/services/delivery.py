@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import Insert, func, insert, text, update
 from sqlalchemy.orm import Session
 
 from db.models import DeliveryAttempt, Message, table_of
@@ -18,8 +18,8 @@ from pipeline.faults import crash_point
 from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import ErrorKind, ProviderError, min_backoff_ms, retry_budget
 from pipeline.services.ports import TaskQueue
-from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, lock_wamid
-from pipeline.services.webhooks import apply_pending_statuses
+from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status
+from pipeline.services.webhooks import apply_parked
 
 log = logging.getLogger("wapipe.delivery")
 _messages = table_of(Message)
@@ -91,6 +91,18 @@ _NEXT_IN_LINE_SQL = text("""
 SELECT id FROM messages
 WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at IS NULL
 ORDER BY seq LIMIT 1
+""")
+
+_AFTER_SENT_SQL = text("""
+WITH parked AS (
+    DELETE FROM pending_statuses WHERE provider_message_id = :wamid
+    RETURNING payload, webhook_id
+)
+SELECT parked.payload, parked.webhook_id,
+       (SELECT id FROM messages
+        WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at IS NULL
+        ORDER BY seq LIMIT 1) AS next_id
+FROM (SELECT 1) AS one LEFT JOIN parked ON true
 """)
 
 # A channel-halting error (token expired, account locked, spam restriction) pauses the
@@ -278,12 +290,16 @@ class Deliverer:
                 "lease_expires_at": None,
             },
         )
+        attempt = self._attempt(claim, "sent", wamid=wamid)
         with self.db.transaction() as session:
-            lock_wamid(session, wamid)
-            apply_status(session, claim.id, report)
-            apply_pending_statuses(session, claim.id, wamid)
-            self._record_attempt(session, claim, "sent", wamid=wamid)
-            next_id = _next_in_line(session, claim.conversation_id)
+            apply_status(session, claim.id, report, lock_wamid=wamid, also=[attempt])
+            # Statuses that came for this wamid before we knew it, and the next message of
+            # the conversation, in one round trip.
+            rows = session.execute(
+                _AFTER_SENT_SQL, {"wamid": wamid, "conversation_id": claim.conversation_id}
+            ).all()
+            apply_parked(session, claim.id, [(r.payload, r.webhook_id) for r in rows if r.payload])
+        next_id = rows[0].next_id if rows else None
         if next_id is not None:
             self._enqueue(next_id)
 
@@ -297,9 +313,9 @@ class Deliverer:
             error=info,
             on_applied={"lease_owner": None, "lease_expires_at": None},
         )
+        attempt = self._attempt(claim, outcome, error, error_code=info.code)
         with self.db.transaction() as session:
-            apply_status(session, claim.id, report)
-            self._record_attempt(session, claim, outcome, error, error_code=info.code)
+            apply_status(session, claim.id, report, also=[attempt])
             next_id = _next_in_line(session, claim.conversation_id)
         if next_id is not None:
             self._enqueue(next_id)
@@ -313,19 +329,27 @@ class Deliverer:
         wamid: str | None = None,
         error_code: str | None = None,
     ) -> None:
-        session.execute(
-            insert(_attempts).values(
-                message_id=claim.id,
-                attempt=claim.attempts,
-                worker=self.worker_id,
-                started_at=claim.claimed_at,
-                outcome=outcome,
-                error_code=error.error_code if error else error_code,
-                error_title=error.title if error else None,
-                http_status=error.http_status if error else None,
-                fbtrace_id=error.fbtrace_id if error else None,
-                provider_message_id=wamid,
-            )
+        session.execute(self._attempt(claim, outcome, error, wamid, error_code))
+
+    def _attempt(
+        self,
+        claim: Claim,
+        outcome: str,
+        error: ProviderError | None = None,
+        wamid: str | None = None,
+        error_code: str | None = None,
+    ) -> Insert:
+        return insert(_attempts).values(
+            message_id=claim.id,
+            attempt=claim.attempts,
+            worker=self.worker_id,
+            started_at=claim.claimed_at,
+            outcome=outcome,
+            error_code=error.error_code if error else error_code,
+            error_title=error.title if error else None,
+            http_status=error.http_status if error else None,
+            fbtrace_id=error.fbtrace_id if error else None,
+            provider_message_id=wamid,
         )
 
     def _enqueue(self, message_id: uuid.UUID) -> None:

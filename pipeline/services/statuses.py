@@ -1,6 +1,7 @@
 """Applying a reported status to a message: the only code that changes a message's status."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,14 +59,24 @@ _messages = table_of(Message)
 _history = table_of(MessageStatusEvent)
 
 
-def apply_status(session: Session, message_id: uuid.UUID, report: StatusReport) -> Decision | None:
-    """Apply ``report`` to the message under a row lock; None if there is no such message."""
+def apply_status(
+    session: Session,
+    message_id: uuid.UUID,
+    report: StatusReport,
+    *,
+    lock_wamid: str | None = None,
+    also: Sequence[Insert] = (),
+) -> Decision | None:
+    """Apply ``report`` to the message under a row lock; None if there is no such message.
+
+    ``lock_wamid`` takes that wamid's lock (see `lock_wamid`) in the same round trip as the
+    row lock; ``also`` are inserts written in the same statement as the change.
+    """
     c = _messages.c
-    row = session.execute(
-        select(c.status, c.sent_at, c.delivered_at, c.read_at, c.failed_at)
-        .where(c.id == message_id)
-        .with_for_update()
-    ).first()
+    columns: list[Any] = [c.status, c.sent_at, c.delivered_at, c.read_at, c.failed_at]
+    if lock_wamid is not None:
+        columns.append(func.pg_advisory_xact_lock(func.hashtextextended(lock_wamid, 0)))
+    row = session.execute(select(*columns).where(c.id == message_id).with_for_update()).first()
     if row is None:
         return None
     decision = decide(Status(row.status), report.status, report.source)
@@ -85,6 +96,8 @@ def apply_status(session: Session, message_id: uuid.UUID, report: StatusReport) 
         values["status"] = decision.status.value
         values.update(report.on_applied)
     history = _history_insert(message_id, report, decision.applied)
+    for number, statement in enumerate(also):
+        history = history.add_cte(statement.cte(f"also_{number}"))
     if values:
         # The change and its history row in one round trip (a data-modifying CTE).
         values["updated_at"] = func.now()

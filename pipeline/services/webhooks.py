@@ -2,6 +2,8 @@
 
 import logging
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, insert, select, update
@@ -137,9 +139,18 @@ def apply_pending_statuses(session: Session, message_id: uuid.UUID, wamid: str) 
         .where(PendingStatus.provider_message_id == wamid)
         .returning(PendingStatus.payload, PendingStatus.webhook_id)
     ).all()
+    return apply_parked(session, message_id, parked)
+
+
+def apply_parked(
+    session: Session, message_id: uuid.UUID, parked: Iterable[tuple[Any, int | None]]
+) -> int:
+    """Apply parked statuses (payload, webhook id), already taken out of pending_statuses."""
+    count = 0
     for payload, webhook_id in parked:
         apply_status(session, message_id, _report(StatusItem.model_validate(payload), webhook_id))
-    return len(parked)
+        count += 1
+    return count
 
 
 def _match(session: Session, company_id: uuid.UUID, item: StatusItem) -> uuid.UUID | None:
