@@ -91,9 +91,7 @@ def _apply_delivery(session: Session, delivery_id: int, raw_body: bytes) -> None
     for value in payload.message_changes():
         assert value.metadata is not None
         phone_number_id = value.metadata.phone_number_id
-        company_id = session.scalar(
-            select(Channel.company_id).where(Channel.phone_number_id == phone_number_id)
-        )
+        company_id = _company_of(session, phone_number_id)
         # Sorted, so two deliveries touching the same messages lock them in one order.
         for item in sorted(value.statuses, key=lambda s: (s.id, s.timestamp, s.status)):
             apply_provider_status(session, company_id, phone_number_id, item, delivery_id)
@@ -176,6 +174,22 @@ def _match(session: Session, company_id: uuid.UUID, item: StatusItem) -> uuid.UU
     if adopted.provider_message_id == item.id:
         apply_pending_statuses(session, our_id, item.id)
     return our_id
+
+
+# phone_number_id -> company: a channel never moves to another company (the id is unique),
+# so a found mapping can be kept for the life of the process; a miss is asked again.
+_companies: dict[str, uuid.UUID] = {}
+
+
+def _company_of(session: Session, phone_number_id: str) -> uuid.UUID | None:
+    company_id = _companies.get(phone_number_id)
+    if company_id is None:
+        company_id = session.scalar(
+            select(Channel.company_id).where(Channel.phone_number_id == phone_number_id)
+        )
+        if company_id is not None:
+            _companies[phone_number_id] = company_id
+    return company_id
 
 
 def _by_wamid(session: Session, company_id: uuid.UUID, wamid: str) -> uuid.UUID | None:

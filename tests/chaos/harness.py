@@ -102,24 +102,35 @@ def chaos_stack(
         yield ChaosStack(api_url, fake_url, api, worker, new.api_key, new.company_id, database_url)
 
 
-def send_load(stack: ChaosStack, phones: int, per_phone: int, threads: int = 8) -> Load:
-    """Post phones x per_phone messages from several threads; record what was accepted."""
+def send_load(
+    stack: ChaosStack, phones: int, per_phone: int, threads: int = 8, give_up_after: float = 90
+) -> Load:
+    """Post phones x per_phone messages from several threads, as a careful client would: each
+    message with its own Idempotency-Key, retried with that key after a dropped connection or
+    a 5xx until it is accepted. Each contact's messages are sent one after the other."""
     load = Load()
     numbers = [f"+1650555{i:04d}" for i in range(phones)]
     headers = {"Authorization": f"Bearer {stack.api_key}"}
+    deadline = time.monotonic() + give_up_after
 
     def post(number: str) -> None:
         with httpx.Client(base_url=stack.api_url, headers=headers, timeout=10) as http:
             for n in range(per_phone):
-                try:
-                    response = http.post("/v1/messages", json={"to": number, "text": f"m{n}"})
-                except httpx.HTTPError:
-                    response = None  # the API process died mid-request: not accepted
-                with load.lock:
+                key = {"Idempotency-Key": uuid.uuid4().hex}
+                while time.monotonic() < deadline:
+                    try:
+                        response = http.post(
+                            "/v1/messages", json={"to": number, "text": f"m{n}"}, headers=key
+                        )
+                    except httpx.HTTPError:
+                        response = None  # the API process died mid-request
                     if response is not None and response.status_code == 202:
-                        load.accepted.append(response.json()["id"])
-                    else:
+                        with load.lock:
+                            load.accepted.append(response.json()["id"])
+                        break
+                    with load.lock:
                         load.refused += 1
+                    time.sleep(0.1)  # a client's pause before retrying, not synchronisation
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, numbers))
