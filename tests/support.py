@@ -1,6 +1,7 @@
 """Helpers shared by the integration and e2e tests."""
 
 import json
+import random
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import phonenumbers
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
@@ -112,5 +114,9 @@ def send_message(
 
 
 def new_phone() -> str:
-    """A random valid US number, so tests can share a database without colliding."""
-    return f"+1650555{uuid.uuid4().int % 10000:04d}"
+    """A random valid US number from about eight million, so tests sharing a database (and
+    the fake provider's per-recipient records) practically never collide."""
+    while True:
+        candidate = f"+1650{random.randint(200, 999)}{random.randint(0, 9999):04d}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(candidate)):
+            return candidate

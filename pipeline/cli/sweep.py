@@ -31,6 +31,7 @@ def _as_json(report: SweepReport) -> str:
             "messages": [str(m) for m in report.messages],
             "webhooks": report.webhooks,
             "enqueue_errors": report.enqueue_errors,
+            "expired_idempotency_keys": report.expired_idempotency_keys,
         }
     )
 

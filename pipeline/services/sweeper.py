@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy import text
 
 from db.session import Database
+from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.ports import TaskQueue
 
 log = logging.getLogger("wapipe.sweeper")
@@ -61,6 +62,7 @@ class SweepReport:
     messages: list[uuid.UUID] = field(default_factory=list)
     webhooks: list[int] = field(default_factory=list)
     enqueue_errors: int = 0
+    expired_idempotency_keys: int = 0
 
     def __str__(self) -> str:
         return (
@@ -81,6 +83,8 @@ def sweep(db: Database, queue: TaskQueue, grace_seconds: int, batch: int = 1000)
         report.enqueue_errors += not _try(queue.enqueue_delivery, message_id)
     for delivery_id in webhooks:
         report.enqueue_errors += not _try(queue.enqueue_webhook, delivery_id)
+    # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
+    report.expired_idempotency_keys = purge_idempotency_keys(db)
     if messages or webhooks:
         log.info("%s", report)
     return report

@@ -21,6 +21,7 @@ from pipeline.services.idempotency import (
     reply,
     run_once,
 )
+from pipeline.services.sweeper import sweep
 from pipeline.services.tenants import Principal
 from tests.conftest import Member, Tenant
 from tests.support import new_phone, wait_for
@@ -355,3 +356,27 @@ def test_purging_removes_only_keys_older_than_24_hours(
             )
         )
     assert left == {fresh}
+
+
+def test_the_sweeper_purges_expired_keys_on_its_beat(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    expired = key()
+    post(client, "/v1/messages", {"to": new_phone(), "text": "x"}, tenant.auth, expired)
+    with container.db.transaction() as session:
+        session.execute(
+            text(
+                "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' "
+                "WHERE company_id = :c AND key = :k"
+            ),
+            {"c": tenant.company_id, "k": expired},
+        )
+    report = sweep(container.db, container.queue, grace_seconds=60)
+    assert report.expired_idempotency_keys >= 1
+    with container.db.transaction() as session:
+        left = session.scalar(
+            select(IdempotencyKey.key).where(
+                IdempotencyKey.company_id == tenant.company_id, IdempotencyKey.key == expired
+            )
+        )
+    assert left is None
