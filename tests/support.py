@@ -14,8 +14,10 @@ from typing import Any, Protocol, TypeVar
 import phonenumbers
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from db.models import Message
 from webhooks.signature import sign
 
 T = TypeVar("T")
@@ -111,6 +113,15 @@ def send_message(
     assert response.status_code == 202, response.get_json()
     message_id: str = response.get_json()["id"]
     return message_id
+
+
+def status_of(container: Any, message_id: str) -> str:
+    """A message's status, read straight from PostgreSQL."""
+    with container.db.transaction() as session:
+        status: str = session.scalar(
+            select(Message.status).where(Message.id == uuid.UUID(message_id))
+        )
+    return status
 
 
 def new_phone() -> str:

@@ -4,22 +4,12 @@ import uuid
 
 from dramatiq import Worker
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from db.models import Message
 from pipeline.bootstrap import Container
 from pipeline.fakeprovider import FakeProvider
 from tests.cli_support import Wapipe, flat
 from tests.conftest import Tenant
-from tests.support import send_message, wait_for
-
-
-def _status(container: Container, message_id: str) -> str:
-    with container.db.transaction() as session:
-        found: str = session.scalar(
-            select(Message.status).where(Message.id == uuid.UUID(message_id))
-        )
-    return found
+from tests.support import send_message, status_of, wait_for
 
 
 def _channel(wapipe: Wapipe, tenant: Tenant) -> dict[str, str]:
@@ -44,12 +34,14 @@ def test_a_paused_channel_holds_its_messages_until_resumed_and_both_are_audited(
     assert (state["pause_code"], state["pause_reason"]) == ("manual", "quality rating dropped")
     assert "manual: quality rating dropped" in flat(wapipe("channels", "list").output)
     held = [send_message(client, tenant) for _ in range(3)]
-    assert all(_status(container, m) == "sending" for m in held)
+    assert all(status_of(container, m) == "sending" for m in held)
     assert all(fake_provider.state.sends_for(m)["count"] == 0 for m in held)
 
     resumed = wapipe.json("channels", "resume", *company, "--reason", "rating back")
     assert resumed["started"] == 3
-    wait_for(lambda: all(_status(container, m) == "read" for m in held), what="held messages to go")
+    wait_for(
+        lambda: all(status_of(container, m) == "read" for m in held), what="held messages to go"
+    )
     assert _channel(wapipe, tenant)["paused_at"] is None
     trail = wapipe.json("audit", *company)
     assert [(a["action"], a["reason"]) for a in trail] == [
@@ -116,7 +108,7 @@ def test_a_new_token_set_from_the_cli_lets_a_halted_channel_send_again(
     assert "token-renewed-at-meta" not in result.output
     wapipe("channels", "resume", "--company", str(tenant.company_id))
 
-    wait_for(lambda: _status(container, waiting) == "read", what="the waiting message")
+    wait_for(lambda: status_of(container, waiting) == "read", what="the waiting message")
     actions = wapipe.json("audit", "--company", str(tenant.company_id))
     assert "channels.set_token" in [a["action"] for a in actions]
     assert "token-renewed-at-meta" not in str(actions)

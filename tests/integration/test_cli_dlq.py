@@ -9,9 +9,7 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from db.models import Message
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
 from pipeline.fakeprovider import FakeProvider
@@ -20,7 +18,15 @@ from pipeline.services.audit import Operator
 from pipeline.services.stats import queue_depths
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import new_phone, send_message, signed_headers, status, status_body, wait_for
+from tests.support import (
+    new_phone,
+    send_message,
+    signed_headers,
+    status,
+    status_body,
+    status_of,
+    wait_for,
+)
 from workers.broker import DELIVERIES, WEBHOOKS
 
 TRACEBACK = (
@@ -59,14 +65,6 @@ def _dead_letter(container: Container, actor: str, arg: Any, traceback: str | No
         consumer.close()
     job_id: str = sent.options["redis_message_id"]
     return job_id
-
-
-def _status(container: Container, message_id: str) -> str:
-    with container.db.transaction() as session:
-        found: str = session.scalar(
-            select(Message.status).where(Message.id == uuid.UUID(message_id))
-        )
-    return found
 
 
 def test_list_shows_each_dead_job_with_its_target_age_and_last_error(
@@ -112,7 +110,7 @@ def test_replay_requeues_a_job_whose_message_is_still_sending_and_it_is_sent_onc
     worker = Worker(dead.broker, worker_threads=2, worker_timeout=100)
     worker.start()
     try:
-        wait_for(lambda: _status(dead, message_id) != "sending", what="the replayed send")
+        wait_for(lambda: status_of(dead, message_id) != "sending", what="the replayed send")
     finally:
         worker.stop(timeout=10_000)
     assert fake_provider.state.sends_for(message_id)["count"] == 1
@@ -130,7 +128,7 @@ def test_replay_never_resends_a_message_that_was_already_sent(
     worker: Worker,
 ) -> None:
     message_id = send_message(client, tenant)
-    wait_for(lambda: _status(dead, message_id) == "read", what="the message to be read")
+    wait_for(lambda: status_of(dead, message_id) == "read", what="the message to be read")
     _dead_letter(dead, "deliver_message", message_id, TRACEBACK)
     output = cli("dlq", "replay", "--yes").output
     assert "already read: not resent" in output
@@ -152,7 +150,7 @@ def test_replay_keeps_a_failed_messages_job_unless_asked_to_retry_it(
     fake_provider.state.add_rule(phone.lstrip("+"), 131026, 1)
     response = client.post("/v1/messages", json={"to": phone, "text": "x"}, headers=tenant.auth)
     message_id = response.get_json()["id"]
-    wait_for(lambda: _status(dead, message_id) == "failed", what="the message to fail")
+    wait_for(lambda: status_of(dead, message_id) == "failed", what="the message to fail")
     job_id = _dead_letter(dead, "deliver_message", message_id, TRACEBACK)
     [plan] = cli.json("dlq", "replay", "--dry-run")
     assert (plan["action"], plan["why"]) == ("keep", "failed: needs --retry-failed")
@@ -162,7 +160,7 @@ def test_replay_keeps_a_failed_messages_job_unless_asked_to_retry_it(
     assert [j["job_id"] for j in cli.json("dlq", "list")] == [job_id]
     retried = cli("dlq", "replay", job_id[:8], "--retry-failed", "--yes").output
     assert "1 retried" in retried
-    assert _status(dead, message_id) == "sending"
+    assert status_of(dead, message_id) == "sending"
     assert queue_depths(dead.broker)[DELIVERIES]["ready"] == 1
     assert cli.json("dlq", "list") == []
 

@@ -10,14 +10,14 @@ from dramatiq import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from db.models import Message, MessageStatusEvent
+from db.models import MessageStatusEvent
 from pipeline.bootstrap import Container
 from pipeline.fakeprovider import FakeProvider
 from pipeline.services.audit import Operator
 from pipeline.services.operations import plan_retry, retry_messages
 from tests.cli_support import Wapipe
 from tests.conftest import Tenant
-from tests.support import new_phone, wait_for
+from tests.support import new_phone, status_of, wait_for
 
 PERMANENT = 131026  # undeliverable: fails at once, without backoff
 
@@ -35,17 +35,9 @@ def _send(client: FlaskClient, tenant: Tenant, to: str | None = None) -> str:
     return message_id
 
 
-def _status(container: Container, message_id: str) -> str:
-    with container.db.transaction() as session:
-        status: str = session.scalar(
-            select(Message.status).where(Message.id == uuid.UUID(message_id))
-        )
-    return status
-
-
 def _wait(container: Container, ids: list[str], status: str, timeout: float = 20) -> None:
     wait_for(
-        lambda: all(_status(container, i) == status for i in ids),
+        lambda: all(status_of(container, i) == status for i in ids),
         timeout=timeout,
         what=f"{len(ids)} message(s) to reach {status}",
     )
@@ -202,7 +194,7 @@ def test_bulk_retry_shows_its_plan_asks_first_and_changes_nothing_when_refused(
     assert set(wapipe.json(*bulk, "--dry-run")["retry"]) == set(ids)
     refused = wapipe(*bulk, input="n\n", code=1)
     assert "Retry 2 message(s)?" in refused.output
-    assert all(_status(container, i) == "failed" for i in ids)
+    assert all(status_of(container, i) == "failed" for i in ids)
     assert wapipe.json("audit", "--company", str(tenant.company_id)) == []
     accepted = wapipe(*bulk, input="y\n").output
     assert "retried 2, skipped 0" in accepted
@@ -313,7 +305,7 @@ def test_retry_of_an_unknown_message_changes_nothing(
     missing = uuid.uuid4()
     result = wapipe("messages", "retry", failed, str(missing), "--yes", code=1)
     assert result.output.strip() == f"Error: no message {missing} (nothing was retried)"
-    assert _status(container, failed) == "failed"
+    assert status_of(container, failed) == "failed"
 
 
 def test_audit_filters_by_actor_and_action(
