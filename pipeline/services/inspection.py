@@ -8,14 +8,14 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, select, text
 from sqlalchemy.orm import Session
 
-from db.models import Company, DeliveryAttempt, Message, MessageStatusEvent
+from db.models import Company, DeliveryAttempt, Message
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
 from pipeline.domain.phones import InvalidPhoneNumber, normalize_phone
 from pipeline.domain.statuses import Status
 from pipeline.provider.errors import ErrorKind, classify_code
 from pipeline.services.audit import actions_for_message
-from pipeline.services.messages import message_view
+from pipeline.services.messages import message_view, status_history
 
 Ts = TypeVarTuple("Ts")
 
@@ -137,7 +137,7 @@ def message_story(db: Database, message_id: uuid.UUID) -> dict[str, Any]:
             "fbtrace_id": message.fbtrace_id,
             "ambiguous_resends": message.ambiguous_resends,
             "queued_at": message.queued_at.isoformat(),
-            "history": _history(session, message_id),
+            "history": status_history(session, message_id, with_detail=True),
             "attempts_log": _attempts(session, message_id),
             "operator_actions": [
                 a | {"at": a["at"].isoformat()} for a in actions_for_message(session, message_id)
@@ -146,24 +146,6 @@ def message_story(db: Database, message_id: uuid.UUID) -> dict[str, Any]:
         }
     story["advice"] = advice(story)
     return story
-
-
-def _history(session: Session, message_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(MessageStatusEvent)
-        .where(MessageStatusEvent.message_id == message_id)
-        .order_by(MessageStatusEvent.id)
-    )
-    return [
-        {
-            "status": h.status,
-            "source": h.source,
-            "applied": h.applied,
-            "at": h.at.isoformat(),
-            "detail": h.detail,
-        }
-        for h in rows
-    ]
 
 
 def _attempts(session: Session, message_id: uuid.UUID) -> list[dict[str, Any]]:

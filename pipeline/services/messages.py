@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from db.models import Message, MessageStatusEvent
 from db.session import Database
@@ -26,17 +27,23 @@ def get_message(db: Database, principal: Principal, message_id: uuid.UUID) -> di
         )
         if message is None:
             raise NotFound("message not found", {"id": str(message_id)})
-        history = session.scalars(
-            select(MessageStatusEvent)
-            .where(MessageStatusEvent.message_id == message_id)
-            .order_by(MessageStatusEvent.id)
-        ).all()
-    return message_view(message) | {
-        "history": [
-            {"status": h.status, "at": _iso(h.at), "source": h.source, "applied": h.applied}
-            for h in history
-        ]
-    }
+        return message_view(message) | {"history": status_history(session, message_id)}
+
+
+def status_history(
+    session: Session, message_id: uuid.UUID, with_detail: bool = False
+) -> list[dict[str, Any]]:
+    """Every status reported for a message, in the order it was recorded."""
+    events = session.scalars(
+        select(MessageStatusEvent)
+        .where(MessageStatusEvent.message_id == message_id)
+        .order_by(MessageStatusEvent.id)
+    )
+    return [
+        {"status": e.status, "at": _iso(e.at), "source": e.source, "applied": e.applied}
+        | ({"detail": e.detail} if with_detail else {})
+        for e in events
+    ]
 
 
 def message_view(message: Message) -> dict[str, Any]:
