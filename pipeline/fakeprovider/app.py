@@ -240,10 +240,15 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
     def webhooks() -> Response:
         return json_response(dispatcher.stats())
 
+    @app.get("/_fake/webhook-latency")
+    def webhook_latency() -> Response:
+        return json_response(dispatcher.latency.summary())
+
     @app.post("/_fake/reset")
     def reset() -> Response:
         state.reset()
         dispatcher.clear()
+        dispatcher.latency.reset()
         return json_response({"ok": True})
 
     return app

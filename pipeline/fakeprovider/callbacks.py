@@ -20,6 +20,7 @@ import certifi
 import httpx
 
 from pipeline.fakeprovider.config import FakeConfig, status_error
+from pipeline.fakeprovider.latency import LatencyRecorder
 from pipeline.fakeprovider.state import Channel, FakeState
 from webhooks.signature import sign
 
@@ -131,6 +132,8 @@ class WebhookDispatcher:
             limits=httpx.Limits(max_connections=senders * 2),
         )
         self._stats = {"posts": 0, "statuses": 0, "failures": 0, "dropped": 0}
+        # Every POST's wall time, answered or not: how fast the receiver acknowledges webhooks.
+        self.latency = LatencyRecorder()
         loops = [self._schedule_loop] + [self._send_loop] * senders
         self._threads = [threading.Thread(target=loop, daemon=True) for loop in loops]
 
@@ -215,11 +218,14 @@ class WebhookDispatcher:
                 "Content-Type": "application/json",
                 "X-Hub-Signature-256": sign(config.app_secret, post.body),
             }
+            started = time.perf_counter()
             try:
                 response = self._client.post(config.webhook_url, content=post.body, headers=headers)
                 reason = "" if response.is_success else f"HTTP {response.status_code}"
             except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client closed by stop()
                 reason = type(exc).__name__
+            if post.generation == self._generation:  # a POST begun before a reset is not counted
+                self.latency.record((time.perf_counter() - started) * 1000.0)
             self._finish(post, config.webhook_url, reason)
 
     def _finish(self, post: _Post, url: str, reason: str) -> None:

@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from pipeline.cli.fake_provider import fake_provider, parse_channel
 from pipeline.fakeprovider import FakeConfig, FakeProvider
+from pipeline.fakeprovider.latency import LatencyRecorder
 from webhooks.signature import is_valid_signature
 
 pytestmark = pytest.mark.timeout(30)
@@ -55,12 +56,14 @@ class Receiver:
     def __init__(self) -> None:
         self.posts: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = 0
+        self.answer_after_s = 0.0  # a slow receiver, for the fake's latency figures
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.answer_after_s)  # simulated work, not synchronisation
                 with receiver.lock:
                     failing = receiver.fail_next > 0
                     receiver.fail_next -= int(failing)
@@ -366,6 +369,44 @@ def test_statuses_reach_a_receiver_that_comes_back(
     wait_for(lambda: admin(fake, "GET", "/_fake/webhooks")["failures"] >= 1, what="a failure")
     admin(fake, "PATCH", "/_fake/config", {"webhook_url": receiver.url})
     wait_for(lambda: len(receiver.statuses()) == 3, what="statuses after the receiver is back")
+
+
+def test_webhook_latency_percentiles_count_every_post_and_reset(
+    fake: FakeProvider, client: httpx.Client, receiver: Receiver
+) -> None:
+    assert admin(fake, "GET", "/_fake/webhook-latency")["p95_ms"] is None
+    receiver.answer_after_s = 0.03
+    receiver.fail_next = 1  # a failed POST is timed too: the sender waited for it all the same
+    for i in range(3):
+        assert send(client, message(biz=f"l{i}")).status_code == 200
+    wait_for(lambda: len(receiver.statuses()) == 9, what="nine statuses")
+    latency = wait_for(
+        lambda: (body := admin(fake, "GET", "/_fake/webhook-latency"))["count"] == 10 and body,
+        what="ten timed POSTs",
+    )
+    assert 30 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert admin(fake, "GET", "/_fake/webhooks")["failures"] == 1  # the old fields stay
+
+    admin(fake, "POST", "/_fake/reset")
+    assert admin(fake, "GET", "/_fake/webhook-latency") == {
+        "count": 0,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+        "max_ms": None,
+    }
+
+
+def test_latency_memory_stays_bounded_however_many_posts() -> None:
+    recorder = LatencyRecorder(size=100, seed=3)
+    for ms in range(1, 10_001):
+        recorder.record(float(ms))
+    summary = recorder.summary()
+    assert summary["count"] == 10_000
+    assert summary["max_ms"] == 10_000
+    assert len(recorder._samples) == 100
+    # A uniform sample of 1..10,000: its median lands near the middle, not at either end.
+    assert 3_000 < summary["p50_ms"] < 7_000
 
 
 def test_counters_recipients_and_reset(fake: FakeProvider, client: httpx.Client) -> None:
