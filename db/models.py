@@ -287,6 +287,9 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = _created_at()
     enqueued_at: Mapped[datetime] = _created_at()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why a delivery could not be applied (it is marked processed so it cannot block the
+    # rest); an operator replays it once the cause is fixed.
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class PendingStatus(Base):

@@ -11,6 +11,8 @@ from pipeline import faults
 from pipeline.config import Settings, get_settings
 from pipeline.provider.client import HttpWhatsAppClient
 from pipeline.services.delivery import Deliverer
+from pipeline.services.tenants import PrincipalCache
+from webhooks.applier import WebhookApplier, WebhookApplierMiddleware
 from workers.actors import Actors, DramatiqQueue, declare_actors
 from workers.broker import make_broker
 
@@ -24,7 +26,10 @@ class Container:
         self.db = Database(make_engine(settings.database_url, settings.wapipe_db_pool_size))
         self.broker: RedisBroker = make_broker(settings)
         self.actors: Actors = declare_actors(self.broker, lambda: self)
+        # Only a worker boots it: the API's broker never starts one.
+        self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
         self.queue = DramatiqQueue(self.actors)
+        self.principals = PrincipalCache(settings.wapipe_auth_cache_seconds)
 
     @cached_property
     def provider(self) -> HttpWhatsAppClient:

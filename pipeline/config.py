@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # A message still not delivered this long after intake fails instead of retrying forever.
     wapipe_max_delivery_age_seconds: int = 24 * 3600
     wapipe_db_pool_size: int = 10
+    # How long the API trusts an API key it has checked (no database round trip per
+    # request); a revoked key or a changed role takes effect within this. 0 checks every time.
+    wapipe_auth_cache_seconds: float = 5.0
     # After an ambiguous send (timeout after the request left) wait this long for a status
     # webhook carrying our id before sending again: it adopts the wamid and ends the job.
     wapipe_ambiguous_wait_ms: int = 15_000

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from pipeline.api.auth import container
 from pipeline.domain.errors import Forbidden, Unauthorized
-from pipeline.services.webhooks import receive_webhook
+from webhooks.service import receive_webhook
 from webhooks.signature import is_valid_signature
 
 bp = Blueprint("webhooks", __name__)
@@ -30,5 +30,5 @@ def receive() -> Response:
     signature = request.headers.get("X-Hub-Signature-256")
     if not is_valid_signature(c.settings.whatsapp_app_secret, raw, signature):
         raise Unauthorized("missing or invalid X-Hub-Signature-256")
-    delivery_id = receive_webhook(c.db, c.queue, raw)
+    delivery_id = receive_webhook(c.db, raw)
     return jsonify({"received": delivery_id})

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 
 from pipeline.services.delivery import Outcome
-from pipeline.services.webhooks import process_webhook
-from workers.broker import DELIVERIES, WEBHOOKS
+from workers.broker import DELIVERIES
 
 if TYPE_CHECKING:
     from pipeline.bootstrap import Container
@@ -22,39 +21,29 @@ _RETRY_OPTIONS: dict[str, Any] = {"max_retries": 30, "min_backoff": 1_000, "max_
 @dataclass(frozen=True, slots=True)
 class Actors:
     deliver_message: dramatiq.Actor[[str], None]
-    process_webhook: dramatiq.Actor[[int], None]
 
 
 def declare_actors(broker: dramatiq.Broker, container: "Callable[[], Container]") -> Actors:
-    """Declare the actors on ``broker``; ``container`` gives the process's adapters."""
+    """Declare the actors on ``broker``; ``container`` gives the process's adapters.
+
+    Provider webhooks are not jobs: the webhook applier (webhooks/applier.py) drains them
+    from PostgreSQL in batches, in a thread beside each worker.
+    """
 
     def deliver_message(message_id: str) -> None:
         result = container().deliverer.deliver(uuid.UUID(message_id))
         if result.outcome is Outcome.RETRY:
             raise dramatiq.Retry(delay=result.retry_in_ms)
 
-    def process_webhook_delivery(delivery_id: int) -> None:
-        process_webhook(container().db, delivery_id)
-
     return Actors(
         deliver_message=dramatiq.actor(
             broker=broker,
             actor_name="deliver_message",
             queue_name=DELIVERIES,
-            # Lower runs first among jobs a worker holds: statuses before sends, so a webhook
-            # that settles an ambiguous send is applied before that send's retry comes due.
-            priority=10,
             # Interrupt a stuck send well before its lease (60 s by default) runs out.
             time_limit=45_000,
             **_RETRY_OPTIONS,
         )(deliver_message),
-        process_webhook=dramatiq.actor(
-            broker=broker,
-            actor_name="process_webhook",
-            queue_name=WEBHOOKS,
-            time_limit=60_000,
-            **_RETRY_OPTIONS,
-        )(process_webhook_delivery),
     )
 
 
@@ -66,6 +55,3 @@ class DramatiqQueue:
 
     def enqueue_delivery(self, message_id: uuid.UUID) -> None:
         self._actors.deliver_message.send(str(message_id))
-
-    def enqueue_webhook(self, delivery_id: int) -> None:
-        self._actors.process_webhook.send(delivery_id)

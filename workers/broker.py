@@ -6,6 +6,8 @@ from dramatiq.brokers.redis import RedisBroker
 from pipeline.config import Settings
 
 DELIVERIES = "deliveries"
+# Not a Dramatiq queue any more: naming it in `wapipe worker --queues` runs the webhook
+# applier in that worker; dead letters left on it by older versions can still be replayed.
 WEBHOOKS = "webhooks"
 QUEUES = (DELIVERIES, WEBHOOKS)
 

@@ -16,7 +16,8 @@ def load_principal() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     key = token.strip() if scheme.lower() == "bearer" else None
-    g.principal = authenticate(container().db, key)
+    c = container()
+    g.principal = authenticate(c.db, key, c.principals)
 
 
 def principal() -> Principal:

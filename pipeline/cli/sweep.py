@@ -59,7 +59,7 @@ def _line(report: SweepReport) -> str:
 def sweep_command(
     container: Container, once: bool, every: str | None, grace: str | None, as_json: bool
 ) -> None:
-    """Re-enqueue `sending` messages and stored webhooks whose job was lost."""
+    """Re-enqueue `sending` messages whose job was lost; apply overdue stored webhooks."""
     if once == (every is not None):
         raise click.UsageError("give exactly one of --once or --every DURATION")
     grace_seconds = (

@@ -19,7 +19,7 @@ from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import ErrorKind, ProviderError, min_backoff_ms, retry_budget
 from pipeline.services.ports import TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status
-from pipeline.services.webhooks import apply_parked
+from webhooks.apply import apply_parked
 
 log = logging.getLogger("wapipe.delivery")
 _messages = table_of(Message)

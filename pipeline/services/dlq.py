@@ -186,7 +186,9 @@ def _decide(session: Session, job: DeadJob, retry_failed: bool) -> ReplayStep:
             return ReplayStep(job, KEEP, "no such webhook delivery")
         if processed.processed_at is not None:
             return ReplayStep(job, DROP, "already processed")
-        return ReplayStep(job, REQUEUE, "not processed yet")
+        # Webhooks are no longer jobs (a job left from an older version): the applier
+        # takes every unprocessed delivery from PostgreSQL by itself.
+        return ReplayStep(job, DROP, "not processed yet: the webhook applier takes it")
     return ReplayStep(job, KEEP, f"unknown actor {job.actor}")
 
 
@@ -237,11 +239,8 @@ def _carry_out(
                 return f"skipped: now {status}"
             queue.enqueue_delivery(message_id)
             return "retried"
-        if step.job.actor == DELIVER:
-            queue.enqueue_delivery(uuid.UUID(step.job.target))
-            _note(db, action_id, step, "requeued")
-        else:
-            queue.enqueue_webhook(int(step.job.args[0]))
+        queue.enqueue_delivery(uuid.UUID(step.job.target))
+        _note(db, action_id, step, "requeued")
         return "requeued"
     except Exception:
         _restore(broker, step.job)  # nothing is lost: it is a dead letter again

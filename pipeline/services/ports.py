@@ -8,7 +8,3 @@ class TaskQueue(Protocol):
     def enqueue_delivery(self, message_id: uuid.UUID) -> None:
         """Ask a worker to deliver a committed message. Call only after the commit."""
         ...
-
-    def enqueue_webhook(self, delivery_id: int) -> None:
-        """Ask a worker to process a stored webhook delivery. Call only after the commit."""
-        ...

@@ -1,7 +1,7 @@
 """Applying a reported status to a message: the only code that changes a message's status."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,28 +73,13 @@ def apply_status(
     row lock; ``also`` are inserts written in the same statement as the change.
     """
     c = _messages.c
-    columns: list[Any] = [c.status, c.sent_at, c.delivered_at, c.read_at, c.failed_at]
+    columns: list[Any] = [c.status, *(c[name] for name in TIMESTAMP_COLUMN.values())]
     if lock_wamid is not None:
         columns.append(func.pg_advisory_xact_lock(func.hashtextextended(lock_wamid, 0)))
     row = session.execute(select(*columns).where(c.id == message_id).with_for_update()).first()
     if row is None:
         return None
-    decision = decide(Status(row.status), report.status, report.source)
-    values: dict[str, Any] = dict(report.always)
-    column = TIMESTAMP_COLUMN.get(report.status)
-    earliest = column is not None and _is_earlier(report.at, getattr(row, column))
-    if column is not None and earliest:
-        values[column] = report.at
-    if report.error is not None and (earliest or decision.applied):
-        values.update(
-            error_code=report.error.code,
-            error_title=report.error.title,
-            error_details=report.error.details,
-            fbtrace_id=report.error.fbtrace_id,
-        )
-    if decision.applied:
-        values["status"] = decision.status.value
-        values.update(report.on_applied)
+    decision, values = plan_status(dict(row._mapping), report)
     history = _history_insert(message_id, report, decision.applied)
     for number, statement in enumerate(also):
         history = history.add_cte(statement.cte(f"also_{number}"))
@@ -107,18 +92,47 @@ def apply_status(
     return decision
 
 
-def _history_insert(message_id: uuid.UUID, report: StatusReport, applied: bool) -> Insert:
+def plan_status(
+    current: Mapping[str, Any], report: StatusReport
+) -> tuple[Decision, dict[str, Any]]:
+    """The decision for ``report`` and the columns it changes, given the message's current
+    ``status`` and per-status timestamps: the one rule, shared by single and batch updates."""
+    decision = decide(Status(current["status"]), report.status, report.source)
+    values: dict[str, Any] = dict(report.always)
+    column = TIMESTAMP_COLUMN.get(report.status)
+    earliest = column is not None and _is_earlier(report.at, current[column])
+    if column is not None and earliest:
+        values[column] = report.at
+    if report.error is not None and (earliest or decision.applied):
+        values.update(
+            error_code=report.error.code,
+            error_title=report.error.title,
+            error_details=report.error.details,
+            fbtrace_id=report.error.fbtrace_id,
+        )
+    if decision.applied:
+        values["status"] = decision.status.value
+        values.update(report.on_applied)
+    return decision, values
+
+
+def history_row(message_id: uuid.UUID, report: StatusReport, applied: bool) -> dict[str, Any]:
+    """The history entry of one report, as column values."""
     detail = dict(report.detail or {})
     if report.error is not None:
         detail["error"] = {"code": report.error.code, "title": report.error.title}
-    return insert(_history).values(
-        message_id=message_id,
-        status=report.status.value,
-        source=report.source.value,
-        applied=applied,
-        at=report.at,
-        detail=detail or None,
-    )
+    return {
+        "message_id": message_id,
+        "status": report.status.value,
+        "source": report.source.value,
+        "applied": applied,
+        "at": report.at,
+        "detail": detail or None,
+    }
+
+
+def _history_insert(message_id: uuid.UUID, report: StatusReport, applied: bool) -> Insert:
+    return insert(_history).values(**history_row(message_id, report, applied))
 
 
 def _is_earlier(at: datetime, current: datetime | None) -> bool:

@@ -1,8 +1,10 @@
 """The sweeper: PostgreSQL is the source of truth, the queue only a hint.
 
-Finds work whose job was lost (the API died between commit and enqueue, a worker was killed,
-Redis restarted empty) and enqueues it again. A duplicate job is harmless: the claim lets
-one worker at a time send a message, and a stored webhook is processed once.
+Finds messages whose job was lost (the API died between commit and enqueue, a worker was
+killed, Redis restarted empty) and enqueues them again. A duplicate job is harmless: the
+claim lets one worker at a time send a message. Webhook deliveries need no job (the
+workers' appliers read them from PostgreSQL); the sweeper applies those no applier took
+within the grace period, so an operator's sweep works with no worker running.
 """
 
 import logging
@@ -16,6 +18,7 @@ from sqlalchemy import text
 from db.session import Database
 from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.ports import TaskQueue
+from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
 T = TypeVar("T")
@@ -44,18 +47,6 @@ UPDATE messages SET enqueued_at = now() FROM due WHERE messages.id = due.id
 RETURNING messages.id
 """)
 
-_DUE_WEBHOOKS_SQL = text("""
-WITH due AS (
-    SELECT id FROM webhook_inbox
-    WHERE processed_at IS NULL AND enqueued_at < now() - make_interval(secs => :grace)
-    ORDER BY id
-    LIMIT :batch
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE webhook_inbox w SET enqueued_at = now() FROM due WHERE w.id = due.id
-RETURNING w.id
-""")
-
 
 @dataclass
 class SweepReport:
@@ -66,26 +57,23 @@ class SweepReport:
 
     def __str__(self) -> str:
         return (
-            f"re-enqueued {len(self.messages)} message(s) and {len(self.webhooks)} webhook "
-            f"deliver{'y' if len(self.webhooks) == 1 else 'ies'}"
+            f"re-enqueued {len(self.messages)} message(s); applied {len(self.webhooks)} "
+            f"overdue webhook deliver{'y' if len(self.webhooks) == 1 else 'ies'}"
             + (f"; {self.enqueue_errors} enqueue error(s)" if self.enqueue_errors else "")
         )
 
 
 def sweep(db: Database, queue: TaskQueue, grace_seconds: int, batch: int = 1000) -> SweepReport:
-    """Re-enqueue every overdue message and unprocessed webhook delivery, once per grace."""
+    """Re-enqueue every overdue message, once per grace; apply overdue webhook deliveries."""
     params = {"grace": grace_seconds, "batch": batch}
     with db.transaction() as session:
         messages = list(session.execute(_DUE_MESSAGES_SQL, params).scalars())
-        webhooks = list(session.execute(_DUE_WEBHOOKS_SQL, params).scalars())
-    report = SweepReport(messages, webhooks)
+    report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
     for message_id in messages:
         report.enqueue_errors += not _try(queue.enqueue_delivery, message_id)
-    for delivery_id in webhooks:
-        report.enqueue_errors += not _try(queue.enqueue_webhook, delivery_id)
     # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
     report.expired_idempotency_keys = purge_idempotency_keys(db)
-    if messages or webhooks:
+    if messages or report.webhooks:
         log.info("%s", report)
     return report
 

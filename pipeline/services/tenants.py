@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -101,17 +102,51 @@ def _add_user(
     return user_id, api_key
 
 
-def authenticate(db: Database, api_key: str | None) -> Principal:
+class PrincipalCache:
+    """Keys recently found valid, for ``ttl_seconds``: a request then needs no round trip
+    to authenticate. A revoked key or a changed role is seen within that time."""
+
+    # Bounded: when full it is emptied (valid keys are few; a flood of them is not normal).
+    MAX_KEYS = 10_000
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+        self._found: dict[bytes, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: bytes) -> Principal | None:
+        hit = self._found.get(key_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key_hash: bytes, principal: Principal) -> None:
+        if self._ttl <= 0:
+            return
+        if len(self._found) >= self.MAX_KEYS:
+            self._found.clear()
+        self._found[key_hash] = (time.monotonic() + self._ttl, principal)
+
+
+def authenticate(
+    db: Database, api_key: str | None, cache: PrincipalCache | None = None
+) -> Principal:
     """Resolve an API key to its company and user, or raise Unauthorized."""
     if not api_key or not api_key.startswith(_KEY_PREFIX):
         raise Unauthorized("missing or invalid API key")
+    key_hash = hash_key(api_key)
+    known = cache.get(key_hash) if cache is not None else None
+    if known is not None:
+        return known
     query = (
         select(ApiKey.company_id, ApiKey.user_id, User.role)
         .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.key_hash == hash_key(api_key), ApiKey.revoked_at.is_(None))
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     )
     with db.statement() as conn:
         row = conn.execute(query).first()
     if row is None:
         raise Unauthorized("missing or invalid API key")
-    return Principal(row.company_id, row.user_id, row.role)
+    principal = Principal(row.company_id, row.user_id, row.role)
+    if cache is not None:
+        cache.put(key_hash, principal)
+    return principal

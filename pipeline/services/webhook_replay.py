@@ -10,7 +10,7 @@ from sqlalchemy import select
 from db.models import WebhookDelivery
 from db.session import Database
 from pipeline.services.audit import Operator, finish_action, start_action
-from pipeline.services.webhooks import reprocess_webhook
+from webhooks.service import reprocess_webhook
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tests.support import (
     status_of,
     wait_for,
 )
+from webhooks.service import process_webhook
 from workers.broker import DELIVERIES, WEBHOOKS
 
 TRACEBACK = (
@@ -56,7 +57,14 @@ def cli(dead: Container) -> Wapipe:
 def _dead_letter(container: Container, actor: str, arg: Any, traceback: str | None) -> str:
     """A job whose retries ran out, put in the dead-letter queue by dramatiq's own nack."""
     options = {"retries": 30} | ({"traceback": traceback} if traceback else {})
-    sent = getattr(container.actors, actor).send_with_options(args=(arg,), **options)
+    # `process_webhook` jobs come only from older versions: no actor sends them any more.
+    queue = DELIVERIES if actor == "deliver_message" else WEBHOOKS
+    container.broker.declare_queue(queue)
+    sent = container.broker.enqueue(
+        dramatiq.Message(
+            queue_name=queue, actor_name=actor, args=(arg,), kwargs={}, options=options
+        )
+    )
     consumer = container.broker.consume(sent.queue_name, prefetch=1, timeout=50)
     try:
         job = wait_for(lambda: next(consumer), what="the job to be fetched")
@@ -165,7 +173,7 @@ def test_replay_keeps_a_failed_messages_job_unless_asked_to_retry_it(
     assert cli.json("dlq", "list") == []
 
 
-def test_replay_requeues_an_unprocessed_webhook_and_drops_a_processed_one(
+def test_replay_drops_an_old_webhook_job_and_the_applier_applies_its_delivery(
     cli: Wapipe, dead: Container, client: FlaskClient, tenant: Tenant
 ) -> None:
     body = status_body(tenant.phone_number_id, [status(f"wamid.{uuid.uuid4().hex}", "sent", 1)])
@@ -175,9 +183,12 @@ def test_replay_requeues_an_unprocessed_webhook_and_drops_a_processed_one(
     waiting = response.get_json()["received"]  # no worker runs: not processed
     _dead_letter(dead, "process_webhook", waiting, None)
     plan = cli.json("dlq", "replay", "--dry-run")
-    assert [(p["action"], p["why"]) for p in plan] == [("requeue", "not processed yet")]
-    assert "1 requeued" in cli("dlq", "replay", "--yes").output
-    assert queue_depths(dead.broker)[WEBHOOKS]["ready"] == 1
+    why = "not processed yet: the webhook applier takes it"
+    assert [(p["action"], p["why"]) for p in plan] == [("drop", why)]
+    assert "1 dropped" in cli("dlq", "replay", "--yes").output
+    assert queue_depths(dead.broker)[WEBHOOKS]["ready"] == 0
+    assert cli.json("dlq", "list") == []
+    assert process_webhook(dead.db, waiting)  # still unprocessed: nothing was lost
 
 
 def test_two_concurrent_replays_enqueue_a_job_once(

@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from db.models import MessageStatusEvent, WebhookDelivery
 from pipeline.bootstrap import Container
-from pipeline.services.webhooks import process_webhook
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import send_message, signed_headers, status, status_body
+from webhooks.service import process_webhook
 
 T0 = 1_763_800_000
 

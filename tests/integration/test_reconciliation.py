@@ -10,9 +10,9 @@ from db.models import Message
 from pipeline.bootstrap import Container
 from pipeline.fakeprovider import FakeProvider
 from pipeline.services.delivery import AMBIGUOUS, Deliverer, Outcome
-from pipeline.services.webhooks import process_webhook
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import new_phone, signed_headers, status, status_body
+from webhooks.service import process_webhook
 
 
 @pytest.fixture

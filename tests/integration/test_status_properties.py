@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from db.models import Message
 from pipeline.bootstrap import Container
-from pipeline.services.webhooks import process_webhook
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import new_phone, signed_headers, status, status_body
+from webhooks.service import process_webhook
 
 T0 = 1_763_800_000
 EVENTS: dict[str, tuple[int, dict[str, Any]]] = {

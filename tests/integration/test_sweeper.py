@@ -91,34 +91,47 @@ def test_only_the_first_waiting_message_of_a_conversation_is_swept(
     assert uuid.UUID(second) not in report.messages
 
 
-def test_a_stored_webhook_whose_job_was_lost_is_processed_after_a_sweep(
-    client: FlaskClient, tenant: Tenant, container: Container, worker: Worker
-) -> None:
+def _delivered_webhook(client: FlaskClient, tenant: Tenant) -> tuple[str, int]:
+    """A message and a stored `delivered` webhook for it; (message id, delivery id)."""
     message_id = send_message(client, tenant)
     wamid = f"wamid.{uuid.uuid4().hex}"
     body = status_body(
         tenant.phone_number_id, [status(wamid, "delivered", 1_763_800_000, biz=message_id)]
     )
-    worker.pause()
     response = client.post(
         "/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body)
     )
-    delivery_id = response.get_json()["received"]
+    assert response.status_code == 200
+    delivery_id: int = response.get_json()["received"]
+    return message_id, delivery_id
+
+
+def test_a_stored_webhook_needs_no_job_and_is_applied_after_redis_empties(
+    client: FlaskClient, tenant: Tenant, container: Container, worker: Worker
+) -> None:
     _lose_every_job(container)
-    worker.resume()
+    message_id, _ = _delivered_webhook(client, tenant)
+    _lose_every_job(container)
+    wait_for(
+        lambda: _statuses(container, [message_id])[message_id] == "delivered",
+        what="the worker's applier to apply the stored webhook",
+    )
+
+
+def test_with_no_worker_running_a_sweep_applies_overdue_webhooks(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id, delivery_id = _delivered_webhook(client, tenant)
+    assert _statuses(container, [message_id])[message_id] == "sending"
     report = sweep(container.db, container.queue, grace_seconds=0)
     assert delivery_id in report.webhooks
-
-    def processed() -> bool:
-        with container.db.transaction() as session:
-            return (
-                session.scalar(
-                    select(WebhookDelivery.processed_at).where(WebhookDelivery.id == delivery_id)
-                )
-                is not None
-            )
-
-    wait_for(processed, what="the swept webhook to be processed")
+    assert _statuses(container, [message_id])[message_id] == "delivered"
+    with container.db.transaction() as session:
+        processed = session.scalar(
+            select(WebhookDelivery.processed_at).where(WebhookDelivery.id == delivery_id)
+        )
+    assert processed is not None
+    assert delivery_id not in sweep(container.db, container.queue, grace_seconds=0).webhooks
 
 
 def test_messages_to_one_contact_reach_the_provider_in_intake_order(

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from db.models import Conversation, Message, PendingStatus, WebhookDelivery
 from pipeline.bootstrap import Container
 from pipeline.services.delivery import Claim, Deliverer
-from pipeline.services.webhooks import process_webhook
 from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
 from tests.support import PAYLOADS, new_phone, signed_headers, status, status_body
+from webhooks.service import process_webhook
 
 T0 = 1_763_800_000
 

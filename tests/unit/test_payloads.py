@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.domain.errors import ValidationError
-from pipeline.services.webhooks import parse_payload
 from tests.support import PAYLOADS
+from webhooks.service import parse_payload
 
 
 def _load(name: str) -> bytes:

@@ -1,0 +1,226 @@
+"""Applying provider statuses in batches: one locked read, one update, one history insert.
+
+A batch is every status of one or more stored deliveries. The rule is the same as for a
+single report (`plan_status`, over the pure `decide`): each message's reports are folded over
+its locked row in timestamp order, and only the end state is written.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from db.models import MessageStatusEvent, PendingStatus, table_of
+from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
+from pipeline.services.statuses import (
+    ErrorInfo,
+    StatusReport,
+    apply_status,
+    history_row,
+    plan_status,
+)
+from webhooks.payloads import StatusItem
+
+log = logging.getLogger("wapipe.webhooks")
+_history = table_of(MessageStatusEvent)
+_pending = table_of(PendingStatus)
+
+# The columns a status report can change, read under the row lock and written back at once.
+_STATE = (
+    "status",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "error_code",
+    "error_title",
+    "error_details",
+    "fbtrace_id",
+    "provider_message_id",
+)
+_TYPES = ("text", "timestamptz", "timestamptz", "timestamptz", "timestamptz") + ("text",) * 5
+
+# Every message a batch may touch, found by its wamid or by our id echoed back in
+# biz_opaque_callback_data, locked in one order (by id) so concurrent batches cannot deadlock.
+_LOCK_SQL = text(f"""
+SELECT id, company_id, {", ".join(_STATE)} FROM messages
+WHERE provider_message_id = ANY(CAST(:wamids AS text[])) OR id = ANY(CAST(:ids AS uuid[]))
+ORDER BY id FOR UPDATE
+""")
+
+# A status whose wamid we do not know and that names no message of ours is parked; its
+# wamid's lock (also taken by the worker recording a wamid) keeps the two from missing each
+# other. Sorted, so two batches take these locks in one order too.
+_LOCK_WAMIDS_SQL = text("""
+SELECT pg_advisory_xact_lock(hashtextextended(w, 0))
+FROM (SELECT DISTINCT unnest(CAST(:wamids AS text[])) AS w ORDER BY 1) AS sorted
+""")
+
+_UPDATE_SQL = text(
+    "UPDATE messages m SET updated_at = now(), "
+    + ", ".join(f"{name} = v.{name}" for name in _STATE)
+    + " FROM unnest(CAST(:id AS uuid[]), "
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in zip(_STATE, _TYPES, strict=True))
+    + f") AS v(id, {', '.join(_STATE)}) WHERE m.id = v.id"
+)
+
+_TAKE_PARKED_SQL = text("""
+DELETE FROM pending_statuses WHERE provider_message_id = ANY(CAST(:wamids AS text[]))
+RETURNING provider_message_id, payload, webhook_id
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """One status of a stored delivery, with the channel it arrived for."""
+
+    company_id: uuid.UUID | None
+    phone_number_id: str
+    item: StatusItem
+    delivery_id: int | None
+
+
+def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]) -> None:
+    """Apply every status, or park it until its wamid is recorded: never drop one."""
+    wanted = []
+    for status in statuses:
+        if status.item.status in PROVIDER_STATUSES:
+            wanted.append(status)
+        else:
+            log.info("ignoring provider status %r", status.item.status)
+    if not wanted:
+        return
+    batch = _Batch(session)
+    batch.lock([s.item.id for s in wanted], [u for s in wanted if (u := _our_id(s.item))])
+    unmatched = [s for s in wanted if not batch.match(s)]
+    if unmatched:
+        session.execute(_LOCK_WAMIDS_SQL, {"wamids": [s.item.id for s in unmatched]})
+        # A worker may have recorded one of these wamids since the first look.
+        batch.lock([s.item.id for s in unmatched], [])
+        batch.park([s for s in unmatched if not batch.match(s)])
+    batch.take_parked()
+    batch.write()
+
+
+class _Batch:
+    """The locked rows of one batch and the reports folded over them."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: dict[uuid.UUID, dict[str, Any]] = {}
+        self.by_wamid: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+        self.reports: dict[uuid.UUID, list[StatusReport]] = defaultdict(list)
+        self.adopted: dict[str, uuid.UUID] = {}
+        self.parked: list[dict[str, Any]] = []
+
+    def lock(self, wamids: list[str], ids: list[uuid.UUID]) -> None:
+        found = self.session.execute(_LOCK_SQL, {"wamids": wamids, "ids": ids}).mappings()
+        for row in found:
+            self.rows[row["id"]] = dict(row)
+            if row["provider_message_id"] is not None:
+                self.by_wamid[(row["company_id"], row["provider_message_id"])] = row["id"]
+
+    def match(self, status: ProviderStatus) -> bool:
+        """Attach the status to its message: by wamid, else by our id (adopting the wamid,
+        so a status can overtake the worker's own record of the send)."""
+        if status.company_id is None:
+            return False
+        wamid = status.item.id
+        message_id = self.by_wamid.get((status.company_id, wamid))
+        if message_id is None:
+            our_id = _our_id(status.item)
+            row = self.rows.get(our_id) if our_id is not None else None
+            if row is None or row["company_id"] != status.company_id:
+                return False
+            message_id = row["id"]
+            if row["provider_message_id"] is None:
+                row["provider_message_id"] = wamid
+                self.by_wamid[(status.company_id, wamid)] = row["id"]
+                self.adopted[wamid] = row["id"]
+        self.reports[message_id].append(webhook_report(status.item, status.delivery_id))
+        return True
+
+    def park(self, statuses: Sequence[ProviderStatus]) -> None:
+        self.parked.extend(
+            {
+                "provider_message_id": s.item.id,
+                "phone_number_id": s.phone_number_id,
+                "payload": s.item.model_dump(mode="json", by_alias=True),
+                "webhook_id": s.delivery_id,
+            }
+            for s in statuses
+        )
+
+    def take_parked(self) -> None:
+        """Statuses parked under a wamid this batch adopted now have their message."""
+        if not self.adopted:
+            return
+        taken = self.session.execute(_TAKE_PARKED_SQL, {"wamids": list(self.adopted)}).all()
+        for wamid, payload, webhook_id in taken:
+            report = webhook_report(StatusItem.model_validate(payload), webhook_id)
+            self.reports[self.adopted[wamid]].append(report)
+
+    def write(self) -> None:
+        history: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for message_id, reports in self.reports.items():
+            row = self.rows[message_id]
+            before = dict(row)
+            # Timestamp order, so the history reads as the provider's story; the end state
+            # does not depend on it.
+            for report in sorted(reports, key=lambda r: (r.at, RANK.get(r.status, 9))):
+                decision, values = plan_status(row, report)
+                row.update(values)
+                history.append(history_row(message_id, report, decision.applied))
+            if row != before:
+                changed.append(row)
+        if changed:
+            columns = {name: [row[name] for row in changed] for name in _STATE}
+            self.session.execute(_UPDATE_SQL, {"id": [row["id"] for row in changed], **columns})
+        if history:
+            self.session.execute(insert(_history), history)
+        if self.parked:
+            self.session.execute(insert(_pending), self.parked)
+
+
+def apply_parked(
+    session: Session, message_id: uuid.UUID, parked: Iterable[tuple[Any, int | None]]
+) -> int:
+    """Apply parked statuses (payload, webhook id), already taken out of pending_statuses."""
+    count = 0
+    for payload, webhook_id in parked:
+        report = webhook_report(StatusItem.model_validate(payload), webhook_id)
+        apply_status(session, message_id, report)
+        count += 1
+    return count
+
+
+def webhook_report(item: StatusItem, delivery_id: int | None) -> StatusReport:
+    error = None
+    if item.errors:
+        first = item.errors[0]
+        error = ErrorInfo(
+            # Bounded to their columns: a provider's oversized field must not fail a batch.
+            code=str(first.code)[:32] if first.code is not None else "unknown",
+            title=first.title or first.message or "provider reported a failure",
+            details=first.error_data.details if first.error_data else None,
+        )
+    return StatusReport(
+        status=Status(item.status),
+        at=item.at,
+        source=Source.WEBHOOK,
+        error=error,
+        detail={"wamid": item.id, "webhook_id": delivery_id},
+    )
+
+
+def _our_id(item: StatusItem) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(item.biz_opaque_callback_data) if item.biz_opaque_callback_data else None
+    except ValueError:
+        return None
