@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import heapq
+import http.client
 import itertools
 import json
 import logging
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
-import httpx
 
 from pipeline.fakeprovider.config import FakeConfig, status_error
 from pipeline.fakeprovider.latency import LatencyRecorder
+from pipeline.fakeprovider.poster import WebhookPoster
 from pipeline.fakeprovider.state import Channel, FakeState
 from webhooks.signature import sign
 
@@ -32,6 +33,7 @@ RETRY_FIRST_DELAY_S = 0.5
 RETRY_MAX_DELAY_S = 8.0
 # Meta retries for days; a minute is enough for a demo receiver to come back up.
 RETRY_WINDOW_S = 60.0
+POST_TIMEOUT_S = 5.0
 UNDELIVERABLE = 131026
 
 
@@ -126,11 +128,6 @@ class WebhookDispatcher:
         self._queue: queue.Queue[_Post | None] = queue.Queue()
         self._generation = 0
         self._stopped = False
-        self._client = httpx.Client(
-            verify=_ssl_context(),
-            timeout=httpx.Timeout(5.0),
-            limits=httpx.Limits(max_connections=senders * 2),
-        )
         self._stats = {"posts": 0, "statuses": 0, "failures": 0, "dropped": 0}
         # Every POST's wall time, answered or not: how fast the receiver acknowledges webhooks.
         self.latency = LatencyRecorder()
@@ -151,7 +148,6 @@ class WebhookDispatcher:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        self._client.close()
 
     def clear(self) -> None:
         """Forget pending and in-flight webhooks; in-flight ones are dropped by generation."""
@@ -210,23 +206,29 @@ class WebhookDispatcher:
                 self._queue.put(_Post(encode_body(batch), len(batch), self._generation))
 
     def _send_loop(self) -> None:
-        while (post := self._queue.get()) is not None:
-            config = self._state.config()
-            if post.generation != self._generation or not config.webhook_url:
-                continue
-            headers = {
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": sign(config.app_secret, post.body),
-            }
-            started = time.perf_counter()
-            try:
-                response = self._client.post(config.webhook_url, content=post.body, headers=headers)
-                reason = "" if response.is_success else f"HTTP {response.status_code}"
-            except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: client closed by stop()
-                reason = type(exc).__name__
-            if post.generation == self._generation:  # a POST begun before a reset is not counted
-                self.latency.record((time.perf_counter() - started) * 1000.0)
-            self._finish(post, config.webhook_url, reason)
+        poster = WebhookPoster(POST_TIMEOUT_S, _ssl_context)
+        try:
+            while (post := self._queue.get()) is not None:
+                config = self._state.config()
+                if post.generation == self._generation and config.webhook_url:
+                    self._post(poster, post, config)
+        finally:
+            poster.close()
+
+    def _post(self, poster: WebhookPoster, post: _Post, config: FakeConfig) -> None:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(config.app_secret, post.body),
+        }
+        started = time.perf_counter()
+        try:
+            status = poster.post(config.webhook_url, post.body, headers)
+            reason = "" if 200 <= status < 300 else f"HTTP {status}"
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # ValueError: a bad URL
+            reason = type(exc).__name__
+        if post.generation == self._generation:  # a POST begun before a reset is not counted
+            self.latency.record((time.perf_counter() - started) * 1000.0)
+        self._finish(post, config.webhook_url, reason)
 
     def _finish(self, post: _Post, url: str, reason: str) -> None:
         with self._cond:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -53,14 +54,23 @@ def wait_for(check: Callable[[], T], timeout: float = 5.0, what: str = "conditio
 class Receiver:
     """A webhook endpoint recording each POST; ``fail_next`` answers that many with HTTP 500."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_alive: bool = False) -> None:
         self.posts: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = 0
         self.answer_after_s = 0.0  # a slow receiver, for the fake's latency figures
+        self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps a connection open between POSTs, as gunicorn does.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver.connections.append(self.connection)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 time.sleep(receiver.answer_after_s)  # simulated work, not synchronisation
@@ -97,7 +107,16 @@ class Receiver:
             for status in change["value"]["statuses"]
         ]
 
+    def drop_connections(self) -> None:
+        """Close every connection from our side, as a server does with idle keep-alive ones."""
+        with self.lock:
+            connections, self.connections = self.connections, []
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
+        self.drop_connections()
         self.server.shutdown()
         self.server.server_close()
 
@@ -395,6 +414,26 @@ def test_webhook_latency_percentiles_count_every_post_and_reset(
         "p99_ms": None,
         "max_ms": None,
     }
+
+
+def test_webhooks_reuse_connections_and_survive_the_receiver_closing_them() -> None:
+    receiver = Receiver(keep_alive=True)
+    config = FakeConfig(webhook_url=receiver.url, app_secret=SECRET, status_delay_ms=20)
+    try:
+        with FakeProvider(config, channels=[(PNID, TOKEN, DISPLAY)]) as fake:
+            with httpx.Client(base_url=fake.api_url, timeout=5.0, verify=VERIFY) as client:
+                for i in range(4):
+                    assert send(client, message(biz=f"k{i}")).status_code == 200
+                wait_for(lambda: admin(fake, "GET", "/_fake/webhooks")["posts"] == 12, what="12")
+                assert len(receiver.connections) <= 4  # one per sender thread, not one per POST
+
+                receiver.drop_connections()  # idle keep-alive connections closed by the receiver
+                assert send(client, message(biz="after")).status_code == 200
+                wait_for(lambda: admin(fake, "GET", "/_fake/webhooks")["posts"] == 15, what="15")
+            assert admin(fake, "GET", "/_fake/webhooks")["failures"] == 0
+            assert len(receiver.statuses()) == 15
+    finally:
+        receiver.close()
 
 
 def test_latency_memory_stays_bounded_however_many_posts() -> None:
