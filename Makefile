@@ -25,6 +25,14 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## Compare wapipe's speed with the naive pipeline: a table, bench/results/latest.json and
+## bench/results/performance.png (about 5 minutes; BENCH_ARGS="--messages 1000 --scaling").
+bench: $(STAMP)
+	deploy/ensure-services.sh
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; }
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -1,0 +1,106 @@
+"""The benchmark's figures, the ratios derived from them and the goals of issue 8."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.lifecycle import Lifecycle
+from bench.load import WrkResult
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Goal:
+    label: str
+    text: str
+    met: Callable[[float], bool]
+
+
+GOALS = {
+    "lifecycle": Goal("whole lifecycle, wapipe / naive", ">= 1.5", lambda v: v >= 1.5),
+    "intake_vs_pgbench": Goal("intake, wapipe / pgbench", ">= 0.35", lambda v: v >= 0.35),
+    "intake_p99_at_80": Goal("intake p99 at 80% load, ms", "< 50", lambda v: v < 50),
+    "webhook_p95": Goal("webhook answer p95, ms", "< 50", lambda v: v < 50),
+    "scaling": Goal("10x messages, time ratio", "<= 10.5", lambda v: v <= 10.5),
+}
+
+
+@dataclass
+class PipelineFigures:
+    lifecycle: Lifecycle
+    intake: WrkResult
+    intake_at_80: WrkResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lifecycle": self.lifecycle.to_dict(),
+            "intake": self.intake.to_dict(),
+            "intake_at_80": self.intake_at_80.to_dict() if self.intake_at_80 else None,
+        }
+
+
+@dataclass
+class Scaling:
+    small: Lifecycle
+    big: Lifecycle
+
+    @property
+    def time_ratio(self) -> float:
+        return self.big.seconds / self.small.seconds
+
+    def worker_rss_mb(self) -> dict[str, float]:
+        return {f"{p}%": round(self.big.worker_rss_at(p / 100) / MB, 1) for p in (10, 50, 100)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "small": {"messages": self.small.messages, "seconds": round(self.small.seconds, 2)},
+            "big": self.big.to_dict(),
+            "time_ratio": round(self.time_ratio, 2),
+            "worker_rss_mb": self.worker_rss_mb(),
+        }
+
+
+@dataclass
+class Figures:
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    pgbench_tps: float
+    pipelines: dict[str, PipelineFigures] = field(default_factory=dict)
+    scaling: Scaling | None = None
+
+    def ratios(self) -> dict[str, float]:
+        naive, wapipe = self.pipelines["naive"], self.pipelines["wapipe"]
+        ratios = {
+            "lifecycle": wapipe.lifecycle.rate / naive.lifecycle.rate,
+            "intake_vs_pgbench": wapipe.intake.rate / self.pgbench_tps,
+            "naive_intake_vs_pgbench": naive.intake.rate / self.pgbench_tps,
+            "intake": wapipe.intake.rate / naive.intake.rate,
+        }
+        p95 = wapipe.lifecycle.webhook_latency.get("p95_ms")
+        if p95 is not None:
+            ratios["webhook_p95"] = p95
+        if wapipe.intake_at_80 is not None:
+            ratios["intake_p99_at_80"] = wapipe.intake_at_80.p99_ms
+        if self.scaling is not None:
+            ratios["scaling"] = self.scaling.time_ratio
+        return ratios
+
+    def goals(self) -> dict[str, dict[str, Any]]:
+        ratios = self.ratios()
+        return {
+            key: {"value": round(ratios[key], 3), "goal": goal.text, "met": goal.met(ratios[key])}
+            for key, goal in GOALS.items()
+            if key in ratios
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "machine": self.machine,
+            "pgbench_tps": round(self.pgbench_tps, 1),
+            "pipelines": {name: p.to_dict() for name, p in self.pipelines.items()},
+            "ratios": {k: round(v, 3) for k, v in self.ratios().items()},
+            "goals": self.goals(),
+            "scaling": self.scaling.to_dict() if self.scaling else None,
+        }
