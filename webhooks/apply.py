@@ -16,14 +16,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
 from db.models import MessageStatusEvent, PendingStatus, table_of
+from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
-from pipeline.services.statuses import (
-    ErrorInfo,
-    StatusReport,
-    apply_status,
-    history_row,
-    plan_status,
-)
+from pipeline.services.statuses import ErrorInfo, StatusReport, history_row, plan_status
 from webhooks.payloads import StatusItem
 
 log = logging.getLogger("wapipe.webhooks")
@@ -53,13 +48,6 @@ WHERE provider_message_id = ANY(CAST(:wamids AS text[])) OR id = ANY(CAST(:ids A
 ORDER BY id FOR UPDATE
 """)
 
-# A status whose wamid we do not know and that names no message of ours is parked; its
-# wamid's lock (also taken by the worker recording a wamid) keeps the two from missing each
-# other. Sorted, so two batches take these locks in one order too.
-_LOCK_WAMIDS_SQL = text("""
-SELECT pg_advisory_xact_lock(hashtextextended(w, 0))
-FROM (SELECT DISTINCT unnest(CAST(:wamids AS text[])) AS w ORDER BY 1) AS sorted
-""")
 
 _UPDATE_SQL = text(
     "UPDATE messages m SET updated_at = now(), "
@@ -70,9 +58,27 @@ _UPDATE_SQL = text(
 )
 
 _TAKE_PARKED_SQL = text("""
-DELETE FROM pending_statuses WHERE provider_message_id = ANY(CAST(:wamids AS text[]))
-RETURNING provider_message_id, payload, webhook_id
+DELETE FROM pending_statuses p
+USING unnest(CAST(:wamids AS text[]), CAST(:companies AS uuid[])) AS a(wamid, company_id),
+      channels c
+WHERE p.provider_message_id = a.wamid
+  AND c.phone_number_id = p.phone_number_id AND c.company_id = a.company_id
+RETURNING p.provider_message_id, p.payload, p.webhook_id
 """)
+
+# Parked statuses whose wamid is now recorded, for a message of the company whose channel
+# they arrived on (a status never crosses companies).
+_TAKE_KNOWN_SQL = text("""
+DELETE FROM pending_statuses p USING messages m, channels c
+WHERE p.provider_message_id = ANY(CAST(:wamids AS text[]))
+  AND m.provider_message_id = p.provider_message_id
+  AND c.phone_number_id = p.phone_number_id AND c.company_id = m.company_id
+RETURNING m.company_id, p.phone_number_id, p.payload, p.webhook_id
+""")
+
+_ANY_PARKED_SQL = text(
+    "SELECT EXISTS (SELECT 1 FROM pending_statuses WHERE provider_message_id = :w)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +91,12 @@ class ProviderStatus:
     delivery_id: int | None
 
 
-def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]) -> None:
-    """Apply every status, or park it until its wamid is recorded: never drop one."""
+def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]) -> list[str]:
+    """Apply every status, or park it until its wamid is recorded: never drop one.
+
+    Returns the wamids parked: after the commit, `apply_parked_known` must look for them
+    once more, since a worker may have recorded one of them meanwhile (see there).
+    """
     wanted = []
     for status in statuses:
         if status.item.status in PROVIDER_STATUSES:
@@ -94,17 +104,14 @@ def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]
         else:
             log.info("ignoring provider status %r", status.item.status)
     if not wanted:
-        return
+        return []
     batch = _Batch(session)
     batch.lock([s.item.id for s in wanted], [u for s in wanted if (u := _our_id(s.item))])
     unmatched = [s for s in wanted if not batch.match(s)]
-    if unmatched:
-        session.execute(_LOCK_WAMIDS_SQL, {"wamids": [s.item.id for s in unmatched]})
-        # A worker may have recorded one of these wamids since the first look.
-        batch.lock([s.item.id for s in unmatched], [])
-        batch.park([s for s in unmatched if not batch.match(s)])
+    batch.park(unmatched)
     batch.take_parked()
     batch.write()
+    return sorted({s.item.id for s in unmatched})
 
 
 class _Batch:
@@ -160,7 +167,10 @@ class _Batch:
         """Statuses parked under a wamid this batch adopted now have their message."""
         if not self.adopted:
             return
-        taken = self.session.execute(_TAKE_PARKED_SQL, {"wamids": list(self.adopted)}).all()
+        wamids = list(self.adopted)
+        companies = [self.rows[self.adopted[w]]["company_id"] for w in wamids]
+        params = {"wamids": wamids, "companies": companies}
+        taken = self.session.execute(_TAKE_PARKED_SQL, params).all()
         for wamid, payload, webhook_id in taken:
             report = webhook_report(StatusItem.model_validate(payload), webhook_id)
             self.reports[self.adopted[wamid]].append(report)
@@ -188,16 +198,31 @@ class _Batch:
             self.session.execute(insert(_pending), self.parked)
 
 
-def apply_parked(
-    session: Session, message_id: uuid.UUID, parked: Iterable[tuple[Any, int | None]]
-) -> int:
-    """Apply parked statuses (payload, webhook id), already taken out of pending_statuses."""
-    count = 0
-    for payload, webhook_id in parked:
-        report = webhook_report(StatusItem.model_validate(payload), webhook_id)
-        apply_status(session, message_id, report)
-        count += 1
-    return count
+def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
+    """Apply statuses parked under ``wamids`` whose wamid is recorded by now.
+
+    The applier calls it after committing the park; the worker, after committing a wamid,
+    looks for statuses parked under it (`apply_parked_for`). Whichever commits second is
+    seen by the other's later look, so no status stays parked for a known wamid, without a
+    lock shared by the two.
+    """
+    if not wamids:
+        return
+    with db.transaction() as session:
+        taken = session.execute(_TAKE_KNOWN_SQL, {"wamids": list(wamids)}).all()
+        statuses = [
+            ProviderStatus(company_id, pnid, StatusItem.model_validate(payload), webhook_id)
+            for company_id, pnid, payload, webhook_id in taken
+        ]
+        apply_provider_statuses(session, statuses)
+
+
+def apply_parked_for(db: Database, wamid: str) -> None:
+    """After the worker committed ``wamid``: apply the statuses parked under it."""
+    with db.statement() as conn:  # almost always none: one cheap look in autocommit
+        if not conn.execute(_ANY_PARKED_SQL, {"w": wamid}).scalar():
+            return
+    apply_parked_known(db, [wamid])
 
 
 def webhook_report(item: StatusItem, delivery_id: int | None) -> StatusReport:

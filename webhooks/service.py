@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import Channel, WebhookDelivery, table_of
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
-from webhooks.apply import ProviderStatus, apply_provider_statuses
+from webhooks.apply import ProviderStatus, apply_parked_known, apply_provider_statuses
 from webhooks.inbound import store_inbound
 from webhooks.payloads import WebhookPayload
 
@@ -71,7 +71,8 @@ def apply_pending_deliveries(db: Database, limit: int, min_age_seconds: float = 
     """
     with db.transaction() as session:
         claimed = session.execute(_CLAIM_SQL, {"limit": limit, "min_age": min_age_seconds}).all()
-        apply_deliveries(session, [Delivery(*row) for row in claimed])
+        parked = apply_deliveries(session, [Delivery(*row) for row in claimed])
+    apply_parked_known(db, parked)
     return [row.id for row in claimed]
 
 
@@ -119,7 +120,8 @@ def process_webhook(db: Database, delivery_id: int) -> bool:
         ).scalar()
         if raw_body is None:
             return False
-        apply_deliveries(session, [Delivery(delivery_id, raw_body)])
+        parked = apply_deliveries(session, [Delivery(delivery_id, raw_body)])
+    apply_parked_known(db, parked)
     return True
 
 
@@ -136,17 +138,19 @@ def reprocess_webhook(db: Database, delivery_id: int) -> None:
         )
         if raw_body is None:
             raise NotFound(f"no webhook delivery {delivery_id}")
-        apply_deliveries(session, [Delivery(delivery_id, raw_body)])
+        parked = apply_deliveries(session, [Delivery(delivery_id, raw_body)])
         session.execute(
             update(_inbox)
             .where(_inbox.c.id == delivery_id)
             # A replay keeps the time the delivery was first processed.
             .values(processed_at=text("COALESCE(processed_at, now())"))
         )
+    apply_parked_known(db, parked)
 
 
-def apply_deliveries(session: Session, deliveries: Sequence[Delivery]) -> None:
-    """Every status of ``deliveries`` in one batch, then their inbound messages."""
+def apply_deliveries(session: Session, deliveries: Sequence[Delivery]) -> list[str]:
+    """Every status of ``deliveries`` in one batch, then their inbound messages; returns
+    the wamids parked (see `apply_parked_known`, for after the commit)."""
     statuses: list[ProviderStatus] = []
     inbound = []
     for delivery in deliveries:
@@ -160,9 +164,10 @@ def apply_deliveries(session: Session, deliveries: Sequence[Delivery]) -> None:
             )
             if company_id is not None and value.messages:
                 inbound.append((company_id, value))
-    apply_provider_statuses(session, statuses)
+    parked = apply_provider_statuses(session, statuses)
     for company_id, value in inbound:
         store_inbound(session, company_id, value)
+    return parked
 
 
 # phone_number_id -> company: a channel never moves to another company (the id is unique),

@@ -1,9 +1,10 @@
 """Delivering one message: claim it, call the provider with no transaction open, record."""
 
+import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -18,8 +19,8 @@ from pipeline.faults import crash_point
 from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import ErrorKind, ProviderError, min_backoff_ms, retry_budget
 from pipeline.services.ports import TaskQueue
-from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status
-from webhooks.apply import apply_parked
+from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
+from webhooks.apply import apply_parked_for
 
 log = logging.getLogger("wapipe.delivery")
 _messages = table_of(Message)
@@ -68,7 +69,7 @@ WHERE m.id = old.id AND c.company_id = m.company_id AND c.paused_at IS NULL
       WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
         AND e.status = 'sending' AND e.deleted_at IS NULL)
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
-          c.phone_number_id, c.access_token, now() AS claimed_at,
+          m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
           now() - m.queued_at > make_interval(secs => :max_age) AS expired,
           (SELECT r.provider_message_id FROM messages r
@@ -93,16 +94,39 @@ WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at I
 ORDER BY seq LIMIT 1
 """)
 
-_AFTER_SENT_SQL = text("""
-WITH parked AS (
-    DELETE FROM pending_statuses WHERE provider_message_id = :wamid
-    RETURNING payload, webhook_id
+# The worker's record of a send, in one autocommit statement: the change the pure rule
+# planned (from the state the claim saw), its history row and the attempt, guarded by that
+# state. Under our lease only a webhook or an operator can change the row, and both move it
+# out of `sending`; then the guard fails and the change is made under a row lock instead.
+# It also names the conversation's next message owed a send.
+_RECORD_SENT_SQL = text("""
+WITH changed AS (
+    UPDATE messages SET status = :status, sent_at = :sent_at,
+        provider_message_id = COALESCE(provider_message_id, :wamid),
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+    WHERE id = :id AND lease_owner = :owner AND status = 'sending'
+      AND sent_at IS NOT DISTINCT FROM :seen_sent_at
+    RETURNING id, conversation_id
+), history AS (
+    INSERT INTO message_status_history (message_id, status, source, applied, at, detail)
+    SELECT id, 'sent', 'worker', :applied, :at, CAST(:detail AS jsonb) FROM changed
+), attempt AS (
+    INSERT INTO delivery_attempts (message_id, attempt, worker, started_at, outcome,
+                                   provider_message_id)
+    SELECT id, :attempt, :owner, :started_at, 'sent', :wamid FROM changed
 )
-SELECT parked.payload, parked.webhook_id,
-       (SELECT id FROM messages
-        WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at IS NULL
-        ORDER BY seq LIMIT 1) AS next_id
-FROM (SELECT 1) AS one LEFT JOIN parked ON true
+SELECT (SELECT n.id FROM messages n
+        WHERE n.conversation_id = changed.conversation_id AND n.id <> changed.id
+          AND n.status = 'sending' AND n.deleted_at IS NULL
+        ORDER BY n.seq LIMIT 1) AS next_id
+FROM changed
+""")
+
+_NEXT_AFTER_SQL = text("""
+SELECT id FROM messages
+WHERE conversation_id = :conversation_id AND id <> :id AND status = 'sending'
+  AND deleted_at IS NULL
+ORDER BY seq LIMIT 1
 """)
 
 # A channel-halting error (token expired, account locked, spam restriction) pauses the
@@ -137,6 +161,7 @@ class Claim:
     expired: bool = False
     reply_to_wamid: str | None = None
     previous_owner: str | None = None
+    sent_at: datetime | None = None
 
     @property
     def outcome_unknown(self) -> bool:
@@ -278,11 +303,41 @@ class Deliverer:
             self._record_attempt(session, claim, "halted", error)
 
     def _record_sent(self, claim: Claim, wamid: str) -> None:
-        report = StatusReport(
-            Status.SENT,
-            _now(),
-            Source.WORKER,
-            detail={"wamid": wamid},
+        report = StatusReport(Status.SENT, _now(), Source.WORKER, detail={"wamid": wamid})
+        seen = {"status": Status.SENDING.value, "sent_at": claim.sent_at}
+        seen |= dict.fromkeys(("delivered_at", "read_at", "failed_at"))
+        decision, values = plan_status(seen, report)
+        with self.db.statement() as conn:
+            row = conn.execute(
+                _RECORD_SENT_SQL,
+                {
+                    "id": claim.id,
+                    "owner": self.worker_id,
+                    "seen_sent_at": claim.sent_at,
+                    "status": values.get("status", Status.SENDING.value),
+                    "sent_at": values.get("sent_at", claim.sent_at),
+                    "wamid": wamid,
+                    "applied": decision.applied,
+                    "at": report.at,
+                    "detail": json.dumps(report.detail),
+                    "attempt": claim.attempts,
+                    "started_at": claim.claimed_at,
+                },
+            ).first()
+        next_id = row.next_id if row else self._record_sent_locked(claim, wamid, report)
+        # Statuses parked under this wamid before it was recorded (after the commit above,
+        # so an applier parking one now either sees the wamid or is seen here).
+        apply_parked_for(self.db, wamid)
+        if next_id is not None:
+            self._enqueue(next_id)
+
+    def _record_sent_locked(
+        self, claim: Claim, wamid: str, report: StatusReport
+    ) -> uuid.UUID | None:
+        """The record of a send whose row changed under the lease (a webhook overtook it,
+        or an operator cancelled it): the same rule, applied under the row lock."""
+        report = replace(
+            report,
             # Recorded even if a webhook already moved it on (and kept if one adopted it).
             always={
                 "provider_message_id": func.coalesce(_messages.c.provider_message_id, wamid),
@@ -292,16 +347,10 @@ class Deliverer:
         )
         attempt = self._attempt(claim, "sent", wamid=wamid)
         with self.db.transaction() as session:
-            apply_status(session, claim.id, report, lock_wamid=wamid, also=[attempt])
-            # Statuses that came for this wamid before we knew it, and the next message of
-            # the conversation, in one round trip.
-            rows = session.execute(
-                _AFTER_SENT_SQL, {"wamid": wamid, "conversation_id": claim.conversation_id}
-            ).all()
-            apply_parked(session, claim.id, [(r.payload, r.webhook_id) for r in rows if r.payload])
-        next_id = rows[0].next_id if rows else None
-        if next_id is not None:
-            self._enqueue(next_id)
+            apply_status(session, claim.id, report, also=[attempt])
+            return session.execute(
+                _NEXT_AFTER_SQL, {"conversation_id": claim.conversation_id, "id": claim.id}
+            ).scalar()
 
     def _fail(
         self, claim: Claim, info: ErrorInfo, outcome: str, error: ProviderError | None = None

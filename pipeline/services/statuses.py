@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, func, insert, select, text, update
+from sqlalchemy import Insert, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Message, MessageStatusEvent, table_of
@@ -45,15 +45,6 @@ class StatusReport:
     always: dict[str, Any] = field(default_factory=dict)
 
 
-def lock_wamid(session: Session, wamid: str) -> None:
-    """Serialise everyone who records or looks up ``wamid`` in this transaction.
-
-    Without it a status for an unknown wamid could be parked as pending at the very moment
-    the worker records that wamid, and neither would see the other.
-    """
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:w, 0))"), {"w": wamid})
-
-
 # Core tables, not ORM entities: these statements run several times per message.
 _messages = table_of(Message)
 _history = table_of(MessageStatusEvent)
@@ -64,18 +55,14 @@ def apply_status(
     message_id: uuid.UUID,
     report: StatusReport,
     *,
-    lock_wamid: str | None = None,
     also: Sequence[Insert] = (),
 ) -> Decision | None:
     """Apply ``report`` to the message under a row lock; None if there is no such message.
 
-    ``lock_wamid`` takes that wamid's lock (see `lock_wamid`) in the same round trip as the
-    row lock; ``also`` are inserts written in the same statement as the change.
+    ``also`` are inserts written in the same statement as the change.
     """
     c = _messages.c
     columns: list[Any] = [c.status, *(c[name] for name in TIMESTAMP_COLUMN.values())]
-    if lock_wamid is not None:
-        columns.append(func.pg_advisory_xact_lock(func.hashtextextended(lock_wamid, 0)))
     row = session.execute(select(*columns).where(c.id == message_id).with_for_update()).first()
     if row is None:
         return None

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db.models import Conversation, Message, PendingStatus, WebhookDelivery
 from pipeline.bootstrap import Container
 from pipeline.services.delivery import Claim, Deliverer
 from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
 from tests.support import PAYLOADS, new_phone, signed_headers, status, status_body
+from webhooks.apply import apply_parked_known
 from webhooks.service import process_webhook
 
 T0 = 1_763_800_000
@@ -232,6 +233,70 @@ def test_a_status_for_an_unknown_wamid_is_kept_and_applied_once_the_worker_recor
             .where(PendingStatus.provider_message_id == wamid)
         )
     assert left == 0
+
+
+def _park(container: Container, phone_number_id: str, wamid: str, state: str) -> None:
+    """A status as the applier parks it when it cannot match its wamid yet."""
+    with container.db.transaction() as session:
+        session.add(
+            PendingStatus(
+                provider_message_id=wamid,
+                phone_number_id=phone_number_id,
+                payload=status(wamid, state, T0 + 5),
+            )
+        )
+
+
+def _parked(container: Container, wamid: str) -> int:
+    with container.db.transaction() as session:
+        query = select(func.count()).where(PendingStatus.provider_message_id == wamid)
+        return int(session.scalar(query) or 0)
+
+
+def _record_wamid(container: Container, message_id: str, wamid: str) -> None:
+    """The worker's commit of a wamid, without its own look for parked statuses."""
+    with container.db.transaction() as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == uuid.UUID(message_id))
+            .values(provider_message_id=wamid, status="sent")
+        )
+
+
+def test_a_status_parked_as_the_worker_records_its_wamid_is_applied_by_the_recheck(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    # The race no lock is shared against: the worker commits the wamid and finds nothing
+    # parked; the applier, which looked before that commit, parks the status after it.
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    _record_wamid(container, message_id, wamid)
+    _park(container, tenant.phone_number_id, wamid, "delivered")
+    apply_parked_known(container.db, [wamid])  # what the applier does after its commit
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "delivered"
+    assert [h["status"] for h in message["history"] if h["source"] == "webhook"] == ["delivered"]
+    with container.db.transaction() as session:
+        assert (
+            session.scalar(select(func.count()).where(PendingStatus.provider_message_id == wamid))
+            == 0
+        )
+
+
+def test_a_parked_status_is_never_applied_to_another_companys_message(
+    client: FlaskClient, tenant: Tenant, other_tenant: Tenant, container: Container
+) -> None:
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    _park(container, other_tenant.phone_number_id, wamid, "read")
+    _record_wamid(container, message_id, wamid)
+    apply_parked_known(container.db, [wamid])
+    assert _message(client, tenant, message_id)["status"] == "sent"
+    with container.db.transaction() as session:
+        assert (
+            session.scalar(select(func.count()).where(PendingStatus.provider_message_id == wamid))
+            == 1
+        )
 
 
 def test_a_status_naming_another_companys_message_is_not_applied_to_it(
