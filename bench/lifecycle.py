@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 
+from bench import cpu
 from bench.load import WARM_UP_PHONE, Run, Shape, WrkResult, WrkRun
-from bench.probes import BenchError, RowCounter, cpu_seconds, rss_bytes
+from bench.probes import BenchError, RowCounter, rss_bytes, tree_pids
 from bench.stacks import READ_SQL, Stack
 from tests.support import wait_for
 
@@ -38,6 +39,10 @@ class Lifecycle:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
+
+    def cores(self, *users: str) -> float:
+        """How many cores ``users`` (keys of cpu_seconds) kept busy on average."""
+        return sum(self.cpu_seconds.get(user, 0.0) for user in users) / self.seconds
 
     def rss(self, group: str) -> dict[str, int]:
         values = [getattr(s, f"{group}_rss") for s in self.samples]
@@ -90,7 +95,7 @@ def run_lifecycle(
 ) -> Lifecycle:
     counter = RowCounter(stack.dsn, READ_SQL)
     already_read = counter()
-    cpu_before = _cpu(stack)
+    cpu_before = cpu.snapshot()
     started = time.perf_counter()
     run = Run(seconds=OPEN_ENDED_S, share=messages // shape.threads)
     log = stack.api.log_path.with_name(f"{stack.name}-lifecycle-wrk.log")
@@ -107,7 +112,7 @@ def run_lifecycle(
         posting=posting,
         webhook_latency=_fake_get(stack, "/_fake/webhook-latency"),
         fake_webhooks=_fake_get(stack, "/_fake/webhooks"),
-        cpu_seconds={k: round(v - cpu_before[k], 2) for k, v in _cpu(stack).items()},
+        cpu_seconds=cpu.split(cpu_before, cpu.snapshot(), _trees(stack)),
         samples=watch.samples,
     )
 
@@ -164,9 +169,9 @@ class _Watch:
         )
 
 
-def _cpu(stack: Stack) -> dict[str, float]:
+def _trees(stack: Stack) -> dict[str, list[int]]:
     processes = {"api": stack.api, "worker": stack.worker, "fake": stack.fake}
-    return {k: cpu_seconds(p.popen.pid) for k, p in processes.items() if p.popen is not None}
+    return {k: tree_pids(p.popen.pid) for k, p in processes.items() if p.popen is not None}
 
 
 def _fake_get(stack: Stack, path: str) -> dict[str, Any]:

@@ -1,13 +1,11 @@
 """What the benchmark reads from outside the pipelines: process trees, row counts, pgbench."""
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import psycopg
 
-PAGE_TICKS = os.sysconf("SC_CLK_TCK")
 PGBENCH_SCRIPT = Path(__file__).with_name("pgbench") / "intake.sql"
 
 
@@ -51,18 +49,6 @@ def rss_bytes(leader: int) -> int:
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
         total += int(match.group(1)) * 1024 if match else 0
     return total
-
-
-def cpu_seconds(leader: int) -> float:
-    """User plus system CPU time of the live processes of the tree."""
-    ticks = 0
-    for pid in tree_pids(leader):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return ticks / PAGE_TICKS
 
 
 class RowCounter:

@@ -4,11 +4,14 @@ import json
 from pathlib import Path
 
 from bench.figures import GOALS, MB, Figures, PipelineFigures
+from bench.lifecycle import Lifecycle
 from bench.load import WrkResult
 
 Row = tuple[str, str, str, str, str]
 COLUMNS: Row = ("measure", "naive", "wapipe", "w/n", "goal")
 WIDTHS = (38, 15, 15, 6, 14)
+# Cores used by processes other than the benchmark's and the services' beyond which we warn.
+CONTENDED = 0.25
 
 
 def table(figures: Figures) -> str:
@@ -24,6 +27,11 @@ def table(figures: Figures) -> str:
     ]
     if figures.scaling is not None:
         lines.extend(_scaling_lines(figures))
+    busy = [n for n, p in figures.pipelines.items() if p.lifecycle.cores("others") > CONTENDED]
+    if busy:
+        lines.append(f"WARNING: other processes kept more than {CONTENDED} of a core busy during "
+                     f"the lifecycle of {' and '.join(busy)}: the machine was shared, "
+                     "so the comparison is less reliable")  # fmt: skip
     for name, pipeline in figures.pipelines.items():
         runs = [pipeline.lifecycle.posting, pipeline.intake, pipeline.intake_at_80]
         errors = sum(run.error_count for run in runs if run is not None)
@@ -55,6 +63,7 @@ def _rows(figures: Figures, naive: PipelineFigures, wapipe: PipelineFigures) -> 
         ("worker RSS peak / final, MB", _rss(n.rss("worker")), _rss(w.rss("worker")), "", ""),
         ("CPU s per 1000 msgs: api/worker/fake", _cpu(n.cpu_seconds, n.messages),
          _cpu(w.cpu_seconds, w.messages), "", ""),
+        ("CPU cores: PostgreSQL+Redis, others", _cores(n), _cores(w), "", ""),
         ("errors: lifecycle, intake", _errors(naive), _errors(wapipe), "", ""),
     ]  # fmt: skip
 
@@ -113,6 +122,10 @@ def _rss(rss: dict[str, int]) -> str:
 def _cpu(cpu: dict[str, float], messages: int) -> str:
     per = [cpu.get(k, 0.0) * 1000 / messages for k in ("api", "worker", "fake")]
     return "/".join(f"{v:.1f}" for v in per)
+
+
+def _cores(lifecycle: Lifecycle) -> str:
+    return f"{lifecycle.cores('services'):.2f}, {lifecycle.cores('others'):.2f}"
 
 
 def _errors(p: PipelineFigures) -> str:
