@@ -94,7 +94,7 @@ def wapipe_stack(opts: StackOptions) -> Stack:
     recreate_database(WAPIPE_DB)
     api_port, fake_port = free_port(), free_port()
     api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
-    namespace = f"wapipe-bench-{uuid.uuid4().hex[:8]}"
+    namespace = f"wapipe-compare-{uuid.uuid4().hex[:8]}"
     env = _env(
         {
             "DATABASE_URL": f"postgresql+psycopg:///{WAPIPE_DB}",
