@@ -77,7 +77,7 @@ def _panel(axes: object, bars: list[Bar], xlabel: str) -> None:
         axes.text(value + largest * 0.01, row, shown, va="center", fontsize=8)
         if goal is not None:
             axes.plot([goal, goal], [row - 0.4, row + 0.4], color=GOAL, linestyle="--")
-            axes.text(goal, row + 0.42, f"goal {goal:.3g}", fontsize=7, ha="center")
+            axes.text(goal, row + 0.42, f"goal {goal:.2g}", fontsize=7, ha="center")
     axes.set_xlim(0, largest * 1.15)
     axes.set_xlabel(xlabel, fontsize=9)
 
