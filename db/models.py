@@ -211,6 +211,14 @@ class Message(Base):
             postgresql_where=sql("deleted_at IS NULL"),
         ),
         Index("ix_messages_company_status", "company_id", "status", "created_at"),
+        # Each conversation's messages still owed a send, in intake order: the claim's "is an
+        # earlier one still owed?" and "which is next in line" read only this small index.
+        Index(
+            "ix_messages_owed",
+            "conversation_id",
+            "seq",
+            postgresql_where=sql("status = 'sending' AND deleted_at IS NULL"),
+        ),
         # The sweeper's scan: only messages still owed a send.
         Index(
             "ix_messages_sending",

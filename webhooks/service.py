@@ -20,15 +20,10 @@ from webhooks.payloads import WebhookPayload
 log = logging.getLogger("wapipe.webhooks")
 _inbox = table_of(WebhookDelivery)
 
-# Appliers LISTEN on this channel; a stored delivery wakes them at once.
-CHANNEL = "wapipe_webhooks"
-
-# Store and notify in one autocommit statement: the answer to the provider waits for
-# nothing else (no broker, no parsing of statuses, no message row).
-_STORE_SQL = text(f"""
-WITH stored AS (INSERT INTO webhook_inbox (raw_body) VALUES (:raw_body) RETURNING id)
-SELECT id, pg_notify('{CHANNEL}', '') FROM stored
-""")
+# The answer to the provider waits for this one autocommit INSERT and nothing else (no
+# broker, no parsing of statuses, no message row). No NOTIFY: it takes a database-wide lock
+# from commit to WAL flush, which serialises every concurrent webhook's commit.
+_STORE_SQL = text("INSERT INTO webhook_inbox (raw_body) VALUES (:raw_body) RETURNING id")
 
 # The oldest unprocessed deliveries no other applier holds, marked processed in the same
 # statement: if the transaction that applies them fails, they are unprocessed again.

@@ -61,7 +61,7 @@ UPDATE messages m SET
         + (old.lease_owner IS NOT DISTINCT FROM 'ambiguous')::int,
     updated_at = now()
 FROM channels c, old
-WHERE m.id = old.id AND c.company_id = m.company_id AND c.paused_at IS NULL
+WHERE m.id = :id AND old.id = :id AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND m.status = 'sending' AND m.deleted_at IS NULL
   AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
   AND NOT EXISTS (
@@ -87,10 +87,12 @@ FROM messages m JOIN channels c ON c.company_id = m.company_id
 WHERE m.id = :id
 """)
 
-# The conversation's next message owed a send: started when the one before it is done.
+# The conversation's next message owed a send, other than the one just done: started when
+# the one before it is done.
 _NEXT_IN_LINE_SQL = text("""
 SELECT id FROM messages
-WHERE conversation_id = :conversation_id AND status = 'sending' AND deleted_at IS NULL
+WHERE conversation_id = :conversation_id AND id <> :done
+  AND status = 'sending' AND deleted_at IS NULL
 ORDER BY seq LIMIT 1
 """)
 
@@ -120,13 +122,6 @@ SELECT (SELECT n.id FROM messages n
           AND n.status = 'sending' AND n.deleted_at IS NULL
         ORDER BY n.seq LIMIT 1) AS next_id
 FROM changed
-""")
-
-_NEXT_AFTER_SQL = text("""
-SELECT id FROM messages
-WHERE conversation_id = :conversation_id AND id <> :id AND status = 'sending'
-  AND deleted_at IS NULL
-ORDER BY seq LIMIT 1
 """)
 
 # A channel-halting error (token expired, account locked, spam restriction) pauses the
@@ -233,7 +228,7 @@ class Deliverer:
                 return DeliveryResult(Outcome.SKIPPED)
             next_id = None
             if row.status != Status.SENDING:
-                next_id = _next_in_line(session, row.conversation_id)
+                next_id = _next_in_line(session, row.conversation_id, message_id)
         if next_id is not None:
             self._enqueue(next_id)
         if row.status != Status.SENDING or row.blocked or row.paused:
@@ -348,9 +343,7 @@ class Deliverer:
         attempt = self._attempt(claim, "sent", wamid=wamid)
         with self.db.transaction() as session:
             apply_status(session, claim.id, report, also=[attempt])
-            return session.execute(
-                _NEXT_AFTER_SQL, {"conversation_id": claim.conversation_id, "id": claim.id}
-            ).scalar()
+            return _next_in_line(session, claim.conversation_id, claim.id)
 
     def _fail(
         self, claim: Claim, info: ErrorInfo, outcome: str, error: ProviderError | None = None
@@ -365,7 +358,7 @@ class Deliverer:
         attempt = self._attempt(claim, outcome, error, error_code=info.code)
         with self.db.transaction() as session:
             apply_status(session, claim.id, report, also=[attempt])
-            next_id = _next_in_line(session, claim.conversation_id)
+            next_id = _next_in_line(session, claim.conversation_id, claim.id)
         if next_id is not None:
             self._enqueue(next_id)
 
@@ -408,9 +401,11 @@ class Deliverer:
             log.exception("could not enqueue message %s", message_id)
 
 
-def _next_in_line(session: Session, conversation_id: uuid.UUID) -> uuid.UUID | None:
+def _next_in_line(
+    session: Session, conversation_id: uuid.UUID, done: uuid.UUID
+) -> uuid.UUID | None:
     next_id: uuid.UUID | None = session.execute(
-        _NEXT_IN_LINE_SQL, {"conversation_id": conversation_id}
+        _NEXT_IN_LINE_SQL, {"conversation_id": conversation_id, "done": done}
     ).scalar()
     return next_id
 

@@ -1,4 +1,5 @@
-import httpx
+import json
+
 import pytest
 
 from pipeline.provider.client import OutboundText, build_payload, parse_error
@@ -44,7 +45,7 @@ def test_an_error_body_is_parsed_by_code_not_by_text() -> None:
             "fbtrace_id": "Axyz",
         }
     }
-    error = parse_error(httpx.Response(400, json=body))
+    error = parse_error(400, json.dumps(body).encode())
     assert error.kind is ErrorKind.PERMANENT
     assert error.error_code == "131047"
     assert error.details == "24 hours passed"
@@ -52,7 +53,7 @@ def test_an_error_body_is_parsed_by_code_not_by_text() -> None:
 
 
 def test_a_non_json_5xx_is_transient() -> None:
-    error = parse_error(httpx.Response(502, text="<html>bad gateway</html>"))
+    error = parse_error(502, b"<html>bad gateway</html>")
     assert error.kind is ErrorKind.TRANSIENT
     assert error.code is None
 

@@ -1,4 +1,5 @@
-"""webhook deliveries that cannot be applied keep their error
+"""webhook deliveries that cannot be applied keep their error; an index of messages owed a
+send per conversation
 
 Revision ID: 0006
 Revises: 0005
@@ -17,7 +18,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("webhook_inbox", sa.Column("error", sa.Text(), nullable=True))
+    op.create_index(
+        "ix_messages_owed",
+        "messages",
+        ["conversation_id", "seq"],
+        postgresql_where=sa.text("status = 'sending' AND deleted_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_owed", table_name="messages")
     op.drop_column("webhook_inbox", "error")
