@@ -23,7 +23,7 @@ _inbox = table_of(WebhookDelivery)
 # The answer to the provider waits for this one autocommit INSERT and nothing else (no
 # broker, no parsing of statuses, no message row). No NOTIFY: it takes a database-wide lock
 # from commit to WAL flush, which serialises every concurrent webhook's commit.
-_STORE_SQL = text("INSERT INTO webhook_inbox (raw_body) VALUES (:raw_body) RETURNING id")
+_STORE_SQL = "INSERT INTO webhook_inbox (raw_body) VALUES (%(raw_body)s) RETURNING id"
 
 # The oldest unprocessed deliveries no other applier holds, marked processed in the same
 # statement: if the transaction that applies them fails, they are unprocessed again.
@@ -54,9 +54,8 @@ def parse_payload(raw_body: bytes) -> WebhookPayload:
 def receive_webhook(db: Database, raw_body: bytes) -> int:
     """Store a verified delivery; an applier picks it up from PostgreSQL."""
     parse_payload(raw_body)
-    with db.statement() as conn:
-        delivery_id: int = conn.execute(_STORE_SQL, {"raw_body": raw_body}).scalar_one()
-    return delivery_id
+    [stored] = db.run(_STORE_SQL, {"raw_body": raw_body})
+    return int(stored.id)
 
 
 def apply_pending_deliveries(db: Database, limit: int, min_age_seconds: float = 0) -> list[int]:

@@ -51,17 +51,17 @@ class DeliveryResult:
 # means that worker died or timed out mid-send, so the provider may already have the
 # message; `ambiguous` means the reconciliation wait after that found nothing, and the send
 # this claim makes may be a second one: it is counted.
-_CLAIM_SQL = text("""
-WITH old AS (SELECT id, lease_owner FROM messages WHERE id = :id FOR UPDATE)
+_CLAIM_SQL = """
+WITH old AS (SELECT id, lease_owner FROM messages WHERE id = %(id)s FOR UPDATE)
 UPDATE messages m SET
-    lease_owner = :owner,
-    lease_expires_at = now() + make_interval(secs => :lease_seconds),
+    lease_owner = %(owner)s,
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
     attempts = m.attempts + 1,
     ambiguous_resends = m.ambiguous_resends
         + (old.lease_owner IS NOT DISTINCT FROM 'ambiguous')::int,
     updated_at = now()
 FROM channels c, old
-WHERE m.id = :id AND old.id = :id AND c.company_id = m.company_id AND c.paused_at IS NULL
+WHERE m.id = %(id)s AND old.id = %(id)s AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND m.status = 'sending' AND m.deleted_at IS NULL
   AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
   AND NOT EXISTS (
@@ -71,10 +71,10 @@ WHERE m.id = :id AND old.id = :id AND c.company_id = m.company_id AND c.paused_a
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
           m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
-          now() - m.queued_at > make_interval(secs => :max_age) AS expired,
+          now() - m.queued_at > make_interval(secs => %(max_age)s) AS expired,
           (SELECT r.provider_message_id FROM messages r
             WHERE r.id = m.reply_to_message_id) AS reply_to_wamid
-""")
+"""
 
 # Why a claim failed: finished, paused, leased (for how long), or behind an earlier message.
 _UNCLAIMED_SQL = text("""
@@ -101,28 +101,28 @@ ORDER BY seq LIMIT 1
 # state. Under our lease only a webhook or an operator can change the row, and both move it
 # out of `sending`; then the guard fails and the change is made under a row lock instead.
 # It also names the conversation's next message owed a send.
-_RECORD_SENT_SQL = text("""
+_RECORD_SENT_SQL = """
 WITH changed AS (
-    UPDATE messages SET status = :status, sent_at = :sent_at,
-        provider_message_id = COALESCE(provider_message_id, :wamid),
+    UPDATE messages SET status = %(status)s, sent_at = %(sent_at)s,
+        provider_message_id = COALESCE(provider_message_id, %(wamid)s),
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-    WHERE id = :id AND lease_owner = :owner AND status = 'sending'
-      AND sent_at IS NOT DISTINCT FROM :seen_sent_at
+    WHERE id = %(id)s AND lease_owner = %(owner)s AND status = 'sending'
+      AND sent_at IS NOT DISTINCT FROM %(seen_sent_at)s
     RETURNING id, conversation_id
 ), history AS (
     INSERT INTO message_status_history (message_id, status, source, applied, at, detail)
-    SELECT id, 'sent', 'worker', :applied, :at, CAST(:detail AS jsonb) FROM changed
+    SELECT id, 'sent', 'worker', %(applied)s, %(at)s, CAST(%(detail)s AS jsonb) FROM changed
 ), attempt AS (
     INSERT INTO delivery_attempts (message_id, attempt, worker, started_at, outcome,
                                    provider_message_id)
-    SELECT id, :attempt, :owner, :started_at, 'sent', :wamid FROM changed
+    SELECT id, %(attempt)s, %(owner)s, %(started_at)s, 'sent', %(wamid)s FROM changed
 )
 SELECT (SELECT n.id FROM messages n
         WHERE n.conversation_id = changed.conversation_id AND n.id <> changed.id
           AND n.status = 'sending' AND n.deleted_at IS NULL
         ORDER BY n.seq LIMIT 1) AS next_id
 FROM changed
-""")
+"""
 
 # A channel-halting error (token expired, account locked, spam restriction) pauses the
 # channel instead of failing every queued message; the attempt does not count against
@@ -214,9 +214,8 @@ class Deliverer:
             "lease_seconds": self.settings.wapipe_lease_seconds,
             "max_age": self.settings.wapipe_max_delivery_age_seconds,
         }
-        with self.db.statement() as conn:
-            row = conn.execute(_CLAIM_SQL, params).mappings().first()
-        return Claim(**row) if row is not None else None
+        rows = self.db.run(_CLAIM_SQL, params)
+        return Claim(**rows[0]._asdict()) if rows else None
 
     def _unclaimed(self, message_id: uuid.UUID) -> DeliveryResult:
         """Not claimable. Done: start the next message in line. Paused, or waiting behind an
@@ -302,24 +301,23 @@ class Deliverer:
         seen = {"status": Status.SENDING.value, "sent_at": claim.sent_at}
         seen |= dict.fromkeys(("delivered_at", "read_at", "failed_at"))
         decision, values = plan_status(seen, report)
-        with self.db.statement() as conn:
-            row = conn.execute(
-                _RECORD_SENT_SQL,
-                {
-                    "id": claim.id,
-                    "owner": self.worker_id,
-                    "seen_sent_at": claim.sent_at,
-                    "status": values.get("status", Status.SENDING.value),
-                    "sent_at": values.get("sent_at", claim.sent_at),
-                    "wamid": wamid,
-                    "applied": decision.applied,
-                    "at": report.at,
-                    "detail": json.dumps(report.detail),
-                    "attempt": claim.attempts,
-                    "started_at": claim.claimed_at,
-                },
-            ).first()
-        next_id = row.next_id if row else self._record_sent_locked(claim, wamid, report)
+        rows = self.db.run(
+            _RECORD_SENT_SQL,
+            {
+                "id": claim.id,
+                "owner": self.worker_id,
+                "seen_sent_at": claim.sent_at,
+                "status": values.get("status", Status.SENDING.value),
+                "sent_at": values.get("sent_at", claim.sent_at),
+                "wamid": wamid,
+                "applied": decision.applied,
+                "at": report.at,
+                "detail": json.dumps(report.detail),
+                "attempt": claim.attempts,
+                "started_at": claim.claimed_at,
+            },
+        )
+        next_id = rows[0].next_id if rows else self._record_sent_locked(claim, wamid, report)
         # Statuses parked under this wamid before it was recorded (after the commit above,
         # so an applier parking one now either sees the wamid or is seen here).
         apply_parked_for(self.db, wamid)

@@ -2,12 +2,13 @@
 
 import logging
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Message
@@ -51,17 +52,17 @@ class Accepted:
 # read-then-write, so concurrent first messages to a phone converge on one row without a
 # unique violation), insert the message and its first history entry, and point the
 # conversation at it. `xmax = 0` is true only for a row this statement inserted.
-_INTAKE_SQL = text("""
+_INTAKE_SQL = """
 WITH contact AS (
     INSERT INTO contacts (id, company_id, phone)
-    VALUES (:contact_id, :company_id, :phone)
+    VALUES (%(contact_id)s, %(company_id)s, %(phone)s)
     ON CONFLICT (company_id, phone) DO UPDATE SET phone = EXCLUDED.phone
     RETURNING id, (xmax = 0) AS created
 ), conversation AS (
     INSERT INTO conversations (id, company_id, contact_id, last_message_id,
                                last_message_preview, last_message_at, updated_at, created_by)
-    SELECT :conversation_id, :company_id, contact.id, :message_id, :preview, now(), now(),
-           :user_id
+    SELECT %(conversation_id)s, %(company_id)s, contact.id, %(message_id)s, %(preview)s,
+           now(), now(), %(user_id)s
     FROM contact
     ON CONFLICT (company_id, contact_id) DO UPDATE SET
         last_message_id = EXCLUDED.last_message_id,
@@ -73,8 +74,8 @@ WITH contact AS (
 ), message AS (
     INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
                           to_phone, type, text, reply_to_message_id, created_by)
-    SELECT :message_id, :company_id, conversation.id, contact.id, 'outbound', 'sending',
-           :phone, 'text', :text, :reply_to, :user_id
+    SELECT %(message_id)s, %(company_id)s, conversation.id, contact.id, 'outbound', 'sending',
+           %(phone)s, 'text', %(text)s, %(reply_to)s, %(user_id)s
     FROM contact, conversation
     RETURNING id, created_at
 ), history AS (
@@ -84,7 +85,19 @@ WITH contact AS (
 SELECT conversation.id AS conversation_id, conversation.created AS created_conversation,
        contact.id AS contact_id, contact.created AS created_contact
 FROM message, conversation, contact
-""")
+"""
+
+
+# Runs one statement (psycopg placeholders) and returns its rows: `Database.run` in autocommit,
+# or `in_transaction(session)` inside the caller's transaction.
+Runner = Callable[[str, Mapping[str, Any]], Sequence[Any]]
+
+
+def in_transaction(session: Session) -> Runner:
+    def run(sql: str, params: Mapping[str, Any]) -> Sequence[Any]:
+        return session.connection().exec_driver_sql(sql, dict(params)).all()
+
+    return run
 
 
 def submit_message(
@@ -95,8 +108,7 @@ def submit_message(
     # The writes are one statement, atomic by itself: run it in autocommit mode, one round
     # trip instead of BEGIN, the statement and COMMIT. (The reply_to check before it only
     # reads a message's owner, which never changes.)
-    with db.autocommit_session() as session:
-        accepted = accept_message(session, principal, request, message_id)
+    accepted = accept_message(db.run, principal, request, message_id)
     crash_point("api_after_commit")
     enqueue_after_commit(queue, message_id)
     return accepted
@@ -115,7 +127,8 @@ def submit_message_once(
     message_id = uuid.uuid4()
 
     def accept(session: Session) -> Reply:
-        return reply(202, asdict(accept_message(session, principal, request, message_id)))
+        accepted = accept_message(in_transaction(session), principal, request, message_id)
+        return reply(202, asdict(accepted))
 
     answer = run_once(db, principal, once, accept)
     if not answer.replayed:
@@ -125,12 +138,12 @@ def submit_message_once(
 
 
 def accept_message(
-    session: Session, principal: Principal, request: SendMessageRequest, message_id: uuid.UUID
+    run: Runner, principal: Principal, request: SendMessageRequest, message_id: uuid.UUID
 ) -> Accepted:
-    """The intake's writes, in the caller's transaction."""
+    """The intake's writes, through ``run`` (autocommit, or the caller's transaction)."""
     if request.reply_to is not None:
-        _require_own_message(session, principal, request.reply_to, field="reply_to")
-    row = session.execute(
+        _require_replied_message(run, principal, request.reply_to)
+    [row] = run(
         _INTAKE_SQL,
         {
             "contact_id": uuid.uuid4(),
@@ -143,7 +156,7 @@ def accept_message(
             "preview": request.text[:PREVIEW_LENGTH],
             "reply_to": request.reply_to,
         },
-    ).one()
+    )
     return Accepted(
         id=message_id,
         conversation_id=row.conversation_id,
@@ -203,9 +216,16 @@ def enqueue_after_commit(queue: TaskQueue, message_id: uuid.UUID) -> None:
         log.exception("enqueue failed for message %s; the sweeper will pick it up", message_id)
 
 
-def _require_own_message(
-    session: Session, principal: Principal, message_id: uuid.UUID, field: str = "id"
-) -> bool:
+_REPLIED_SQL = "SELECT 1 FROM messages WHERE id = %(id)s AND company_id = %(company_id)s"
+
+
+def _require_replied_message(run: Runner, principal: Principal, message_id: uuid.UUID) -> None:
+    """NotFound unless the company owns the message being replied to."""
+    if not run(_REPLIED_SQL, {"id": message_id, "company_id": principal.company_id}):
+        raise NotFound("message not found", {"reply_to": str(message_id)})
+
+
+def _require_own_message(session: Session, principal: Principal, message_id: uuid.UUID) -> bool:
     """NotFound unless the company owns the message; True if the message is soft-deleted."""
     deleted = session.scalar(
         select(Message.deleted_at.is_not(None)).where(
@@ -213,5 +233,5 @@ def _require_own_message(
         )
     )
     if deleted is None:
-        raise NotFound("message not found", {field: str(message_id)})
+        raise NotFound("message not found", {"id": str(message_id)})
     return bool(deleted)
