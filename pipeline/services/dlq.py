@@ -1,10 +1,7 @@
 """Dramatiq's dead letters: list them, and replay only what PostgreSQL says is still owed.
 
-Layout (dramatiq 2.2 RedisBroker, brokers/redis/dispatch.lua, verified against the source):
-``<ns>:<queue>.XQ`` is a sorted set of the dead jobs' Redis ids scored by when they died (ms),
-and ``<ns>:<queue>.XQ.msgs`` a hash from those ids to the encoded job. A job dies when its
-retries run out; the Retries middleware stores the previous failure's ``traceback`` in its
-options. Dramatiq drops dead letters older than 7 days by itself.
+A job dies when its retries run out; the Retries middleware stores the previous failure's
+``traceback`` in its options. Where Redis keeps dead letters is workers/queues.py's business.
 """
 
 import uuid
@@ -31,6 +28,7 @@ from pipeline.services.audit import (
 from pipeline.services.operations import RETRIED, retry_one
 from pipeline.services.ports import TaskQueue
 from workers.broker import QUEUES
+from workers.queues import DeadLetter, RedisQueues
 
 DELIVER, WEBHOOK = "deliver_message", "process_webhook"
 # What a replay does with a dead job.
@@ -40,7 +38,7 @@ MIN_PREFIX = 4
 
 @dataclass(frozen=True, slots=True)
 class DeadJob:
-    job_id: str  # the job's Redis id: its key in the dead-letter hash
+    job_id: str  # the job's Redis id
     queue: str
     message_id: str  # dramatiq's own id, the same across the job's retries
     actor: str
@@ -49,8 +47,7 @@ class DeadJob:
     enqueued_at: datetime
     retries: int
     traceback: str | None
-    score: float
-    raw: bytes = field(repr=False)  # written back as it was if a replay must undo its take
+    letter: DeadLetter = field(repr=False)  # taken, and restored if a replay must undo it
 
     @property
     def target(self) -> str:
@@ -86,11 +83,6 @@ class ReplayStep:
     status: str | None = None
 
 
-def _keys(broker: RedisBroker, queue: str) -> tuple[str, str]:
-    base = f"{broker.namespace}:{queue}.XQ"
-    return base, f"{base}.msgs"
-
-
 def _queues(queue: str | None) -> tuple[str, ...]:
     if queue is not None and queue not in QUEUES:
         raise ValidationError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
@@ -99,17 +91,9 @@ def _queues(queue: str | None) -> tuple[str, ...]:
 
 def list_dead(broker: RedisBroker, queue: str | None = None) -> list[DeadJob]:
     """Every dead job (of one queue, or all), the most recent first."""
-    jobs: list[DeadJob] = []
-    for name in _queues(queue):
-        zset, msgs = _keys(broker, name)
-        entries = broker.client.zrange(zset, 0, -1, withscores=True)
-        if not entries:
-            continue
-        ids = [entry[0] for entry in entries]
-        for (member, score), data in zip(entries, broker.client.hmget(msgs, ids), strict=True):
-            if data is not None:  # expired between the two reads
-                jobs.append(_decode(name, member.decode(), score, data))
-    return sorted(jobs, key=lambda j: j.score, reverse=True)
+    queues = RedisQueues(broker)
+    jobs = [_decode(letter) for name in _queues(queue) for letter in queues.dead_letters(name)]
+    return sorted(jobs, key=lambda j: j.letter.died_at_ms, reverse=True)
 
 
 def find_dead(broker: RedisBroker, job_ids: list[str], queue: str | None = None) -> list[DeadJob]:
@@ -128,21 +112,20 @@ def find_dead(broker: RedisBroker, job_ids: list[str], queue: str | None = None)
     return found
 
 
-def _decode(queue: str, job_id: str, score: float, data: bytes) -> DeadJob:
-    job = Job.decode(data)
+def _decode(letter: DeadLetter) -> DeadJob:
+    job = Job.decode(letter.data)
     options = job.options or {}
     return DeadJob(
-        job_id=job_id,
-        queue=queue,
+        job_id=letter.job_id,
+        queue=letter.queue,
         message_id=job.message_id,
         actor=job.actor_name,
         args=list(job.args),
-        dead_at=_from_ms(score),
+        dead_at=_from_ms(letter.died_at_ms),
         enqueued_at=_from_ms(job.message_timestamp),
         retries=int(options.get("retries", 0)),
         traceback=options.get("traceback"),
-        score=score,
-        raw=data,
+        letter=letter,
     )
 
 
@@ -209,9 +192,10 @@ def replay(
     """
     with db.transaction() as session:
         action_id = start_action(session, operator, "dlq.replay", {"jobs": len(steps)})
+    letters = RedisQueues(broker)
     outcomes: list[dict[str, Any]] = []
     for step in steps:
-        outcome = _carry_out(db, broker, queue, action_id, step)
+        outcome = _carry_out(db, letters, queue, action_id, step)
         outcomes.append({"job_id": step.job.job_id, "target": step.job.target, "outcome": outcome})
         if on_each is not None:
             on_each(step, outcome)
@@ -221,11 +205,11 @@ def replay(
 
 
 def _carry_out(
-    db: Database, broker: RedisBroker, queue: TaskQueue, action_id: int, step: ReplayStep
+    db: Database, letters: RedisQueues, queue: TaskQueue, action_id: int, step: ReplayStep
 ) -> str:
     if step.action == KEEP:
         return "kept"
-    if not _take(broker, step.job):
+    if not letters.take(step.job.letter):
         return "gone"  # replayed or purged by someone else meanwhile
     if step.action == DROP:
         _note(db, action_id, step, "dropped")
@@ -243,7 +227,7 @@ def _carry_out(
         _note(db, action_id, step, "requeued")
         return "requeued"
     except Exception:
-        _restore(broker, step.job)  # nothing is lost: it is a dead letter again
+        letters.restore(step.job.letter)  # nothing is lost: it is a dead letter again
         raise
 
 
@@ -253,30 +237,12 @@ def _note(db: Database, action_id: int, step: ReplayStep, outcome: str) -> None:
             record_message(session, action_id, uuid.UUID(step.job.target), outcome, step.status)
 
 
-def _take(broker: RedisBroker, job: DeadJob) -> bool:
-    zset, msgs = _keys(broker, job.queue)
-    pipe = broker.client.pipeline(transaction=True)
-    pipe.zrem(zset, job.job_id)
-    pipe.hget(msgs, job.job_id)
-    pipe.hdel(msgs, job.job_id)
-    removed, data, _ = pipe.execute()
-    return bool(removed) and data is not None
-
-
-def _restore(broker: RedisBroker, job: DeadJob) -> None:
-    zset, msgs = _keys(broker, job.queue)
-    pipe = broker.client.pipeline(transaction=True)
-    pipe.hset(msgs, job.job_id, job.raw)
-    pipe.zadd(zset, {job.job_id: job.score})
-    pipe.execute()
-
-
 def purge(db: Database, broker: RedisBroker, operator: Operator, jobs: list[DeadJob]) -> int:
     """Delete dead jobs for good; returns how many were still there."""
     listed = [{"job_id": j.job_id, "actor": j.actor, "target": j.target} for j in jobs]
     with db.transaction() as session:  # recorded first: a purge cannot be undone
         action_id = start_action(session, operator, "dlq.purge", {"jobs": listed})
-    removed = sum(_take(broker, job) for job in jobs)
+    removed = RedisQueues(broker).purge(job.letter for job in jobs)
     with db.transaction() as session:
         finish_action(session, action_id, {"purged": removed})
     return removed

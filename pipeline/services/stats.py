@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from db.session import Database
 from pipeline.domain.statuses import Status
-from workers.broker import QUEUES
+from workers.queues import queue_depths
 
 STATUSES = [s.value for s in Status]
 
@@ -124,30 +124,3 @@ def collect_stats(db: Database, broker: RedisBroker, company_id: uuid.UUID | Non
     except redis.RedisError as exc:
         stats.queues_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return stats
-
-
-def queue_depths(broker: RedisBroker) -> dict[str, dict[str, int]]:
-    """Per queue: jobs ready, taken by a worker and not yet acked, delayed, dead-lettered.
-
-    The keys are those of dramatiq's Redis broker (brokers/redis/dispatch.lua):
-    ``ns:q`` the ready list, ``ns:q.msgs`` every job not yet acked, ``ns:q.DQ.msgs`` the
-    delayed ones, ``ns:q.XQ`` the dead letters.
-    """
-    pipe = broker.client.pipeline(transaction=False)
-    for queue in QUEUES:
-        base = f"{broker.namespace}:{queue}"
-        pipe.llen(base)
-        pipe.hlen(f"{base}.msgs")
-        pipe.hlen(f"{base}.DQ.msgs")
-        pipe.zcard(f"{base}.XQ")
-    replies = pipe.execute()
-    depths = {}
-    for i, queue in enumerate(QUEUES):
-        ready, unacked, delayed, dead = replies[i * 4 : i * 4 + 4]
-        depths[queue] = {
-            "ready": ready,
-            "in_flight": max(0, unacked - ready),
-            "delayed": delayed,
-            "dead": dead,
-        }
-    return depths

@@ -15,7 +15,6 @@ from pipeline.config import Settings
 from pipeline.fakeprovider import FakeProvider
 from pipeline.services import dlq
 from pipeline.services.audit import Operator
-from pipeline.services.stats import queue_depths
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import (
@@ -29,6 +28,7 @@ from tests.support import (
 )
 from webhooks.service import process_webhook
 from workers.broker import DELIVERIES, WEBHOOKS
+from workers.queues import queue_depths
 
 TRACEBACK = (
     "Traceback (most recent call last):\n"

@@ -1,0 +1,103 @@
+"""Dramatiq's Redis layout: the one module that reads or changes the broker's keys.
+
+Layout (dramatiq 2.2 RedisBroker, brokers/redis/dispatch.lua, verified against the source):
+``<ns>:<queue>`` is the list of ready jobs' ids, ``<ns>:<queue>.msgs`` a hash of every job
+not yet acked (ready, or taken by a worker), ``<ns>:<queue>.DQ.msgs`` the delayed jobs.
+``<ns>:<queue>.XQ`` is a sorted set of the dead jobs' ids scored by when they died (ms), and
+``<ns>:<queue>.XQ.msgs`` a hash from those ids to the encoded job. Dramatiq drops dead
+letters older than 7 days by itself.
+"""
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from dramatiq.brokers.redis import RedisBroker
+
+from workers.broker import QUEUES
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    ready: int
+    in_flight: int  # taken by a worker and not yet acked
+    delayed: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    queue: str
+    job_id: str  # the job's Redis id: its key in the dead-letter hash
+    died_at_ms: float  # its score in the dead-letter set
+    data: bytes = field(repr=False)  # the job as Dramatiq encoded it; restored as it was
+
+
+class RedisQueues:
+    """Queue depths and dead letters of one RedisBroker's namespace."""
+
+    def __init__(self, broker: RedisBroker, queues: tuple[str, ...] = QUEUES) -> None:
+        self._client = broker.client
+        self._namespace = broker.namespace
+        self.queues = queues
+
+    def _key(self, queue: str, suffix: str = "") -> str:
+        return f"{self._namespace}:{queue}{suffix}"
+
+    def depths(self) -> dict[str, QueueDepth]:
+        """Per queue: jobs ready, taken by a worker and not yet acked, delayed, dead."""
+        pipe = self._client.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.llen(self._key(queue))
+            pipe.hlen(self._key(queue, ".msgs"))
+            pipe.hlen(self._key(queue, ".DQ.msgs"))
+            pipe.zcard(self._key(queue, ".XQ"))
+        replies = pipe.execute()
+        depths = {}
+        for i, queue in enumerate(self.queues):
+            ready, unacked, delayed, dead = replies[i * 4 : i * 4 + 4]
+            # `.msgs` holds the ready jobs too. The pipeline is not a MULTI, so a job
+            # enqueued between the two reads could make the difference negative.
+            depths[queue] = QueueDepth(ready, max(0, unacked - ready), delayed, dead)
+        return depths
+
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """The queue's dead letters, in the order they died."""
+        entries = self._client.zrange(self._key(queue, ".XQ"), 0, -1, withscores=True)
+        if not entries:
+            return []  # HMGET with no fields is an error
+        ids = [entry[0] for entry in entries]
+        datas = self._client.hmget(self._key(queue, ".XQ.msgs"), ids)
+        return [
+            DeadLetter(queue, member.decode(), score, data)
+            for (member, score), data in zip(entries, datas, strict=True)
+            if data is not None  # expired between the two reads
+        ]
+
+    def take(self, letter: DeadLetter) -> bool:
+        """Remove a dead letter; True only for the caller whose ZREM removed it.
+
+        So two concurrent replays or purges take a job once; the hash is read in the same
+        MULTI so a letter already gone (expired or purged) does not count either.
+        """
+        pipe = self._client.pipeline(transaction=True)
+        pipe.zrem(self._key(letter.queue, ".XQ"), letter.job_id)
+        pipe.hget(self._key(letter.queue, ".XQ.msgs"), letter.job_id)
+        pipe.hdel(self._key(letter.queue, ".XQ.msgs"), letter.job_id)
+        removed, data, _ = pipe.execute()
+        return bool(removed) and data is not None
+
+    def restore(self, letter: DeadLetter) -> None:
+        """Put a taken letter back as it was, with the time it died."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hset(self._key(letter.queue, ".XQ.msgs"), letter.job_id, letter.data)
+        pipe.zadd(self._key(letter.queue, ".XQ"), {letter.job_id: letter.died_at_ms})
+        pipe.execute()
+
+    def purge(self, letters: Iterable[DeadLetter]) -> int:
+        """Delete dead letters for good; returns how many were still there."""
+        return sum(self.take(letter) for letter in letters)
+
+
+def queue_depths(broker: RedisBroker) -> dict[str, dict[str, int]]:
+    """Every queue's depths as plain fields (what `wapipe stats --json` shows)."""
+    return {queue: asdict(depth) for queue, depth in RedisQueues(broker).depths().items()}
