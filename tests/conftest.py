@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from db import migrate
+from fakeprovider import FakeConfig, FakeProvider
 from pipeline.api.app import create_app
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
-from pipeline.fakeprovider import FakeConfig, FakeProvider
 from pipeline.services import tenants
 from tests.cli_support import Wapipe
 from tests.support import serve_app

@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from pipeline.fakeprovider import FakeConfig, FakeProvider, serve
-from pipeline.fakeprovider.server import ChannelSpec
+from fakeprovider import FakeConfig, FakeProvider, serve
+from fakeprovider.server import ChannelSpec
 
 _RATE = click.FloatRange(0.0, 1.0)
 

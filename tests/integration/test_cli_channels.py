@@ -5,8 +5,8 @@ import uuid
 from dramatiq import Worker
 from flask.testing import FlaskClient
 
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
-from pipeline.fakeprovider import FakeProvider
 from tests.cli_support import Wapipe, flat
 from tests.conftest import Tenant
 from tests.support import send_message, status_of, wait_for

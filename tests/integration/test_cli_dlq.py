@@ -10,9 +10,9 @@ import pytest
 from dramatiq import Worker
 from flask.testing import FlaskClient
 
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services import dlq
 from pipeline.services.audit import Operator
 from tests.cli_support import Wapipe

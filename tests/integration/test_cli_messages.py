@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from db.models import MessageStatusEvent
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services.audit import Operator
 from pipeline.services.operations import plan_retry, retry_messages
 from tests.cli_support import Wapipe

@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from db.models import Contact, Conversation, Message
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services.conversation_queries import FEW_CONTACTS
 from pipeline.services.delivery import Outcome
 from tests.conftest import Member, Tenant

@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from db.models import Message
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
 from pipeline.domain.errors import Conflict
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services.channels import ChannelState, list_channels, pause_channel, resume_channel
 from pipeline.services.delivery import Deliverer, Outcome
 from pipeline.services.sweeper import sweep

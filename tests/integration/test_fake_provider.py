@@ -23,9 +23,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from fakeprovider import FakeConfig, FakeProvider
+from fakeprovider.latency import LatencyRecorder
 from pipeline.cli.fake_provider import fake_provider, parse_channel
-from pipeline.fakeprovider import FakeConfig, FakeProvider
-from pipeline.fakeprovider.latency import LatencyRecorder
 from webhooks.signature import is_valid_signature
 
 pytestmark = pytest.mark.timeout(30)

@@ -7,8 +7,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from db.models import Message
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services.delivery import AMBIGUOUS, Deliverer, Outcome
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import new_phone, signed_headers, status, status_body

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from db.models import Message, WebhookDelivery
+from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
-from pipeline.fakeprovider import FakeProvider
 from pipeline.services.sweeper import sweep
 from tests.conftest import APP_SECRET, Tenant
 from tests.support import new_phone, send_message, signed_headers, status, status_body, wait_for

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.fakeprovider.config import FakeConfig
+from fakeprovider.config import FakeConfig
 
 
 def new_wamid(recipient: str) -> str:

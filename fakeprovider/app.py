@@ -13,15 +13,15 @@ from typing import Any, TypeGuard
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from pipeline.fakeprovider.callbacks import AcceptedSend, WebhookDispatcher
-from pipeline.fakeprovider.config import (
+from fakeprovider.callbacks import AcceptedSend, WebhookDispatcher
+from fakeprovider.config import (
     BAD_OAUTH_MESSAGE,
     error_body,
     error_details,
     error_message,
     http_status_for,
 )
-from pipeline.fakeprovider.state import Channel, FakeState
+from fakeprovider.state import Channel, FakeState
 
 _PHONE = re.compile(r"^\+?\d{7,15}$")
 _UNKNOWN_ID = (

@@ -10,10 +10,10 @@ from typing import Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from pipeline.fakeprovider.app import create_app
-from pipeline.fakeprovider.callbacks import WebhookDispatcher
-from pipeline.fakeprovider.config import FakeConfig
-from pipeline.fakeprovider.state import FakeState
+from fakeprovider.app import create_app
+from fakeprovider.callbacks import WebhookDispatcher
+from fakeprovider.config import FakeConfig
+from fakeprovider.state import FakeState
 
 # (phone_number_id, access_token, display_phone_number)
 ChannelSpec = tuple[str, str, str]

@@ -19,10 +19,10 @@ from typing import Any
 
 import certifi
 
-from pipeline.fakeprovider.config import FakeConfig, status_error
-from pipeline.fakeprovider.latency import LatencyRecorder
-from pipeline.fakeprovider.poster import WebhookPoster
-from pipeline.fakeprovider.state import Channel, FakeState
+from fakeprovider.config import FakeConfig, status_error
+from fakeprovider.latency import LatencyRecorder
+from fakeprovider.poster import WebhookPoster
+from fakeprovider.state import Channel, FakeState
 from webhooks.signature import sign
 
 log = logging.getLogger("wapipe.fakeprovider")
