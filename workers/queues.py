@@ -60,6 +60,10 @@ class RedisQueues:
             depths[queue] = QueueDepth(ready, max(0, unacked - ready), delayed, dead)
         return depths
 
+    def pending_jobs(self, queue: str) -> list[bytes]:
+        """Every job of the queue not yet acknowledged (ready or taken), as stored."""
+        return list(self._client.hvals(self._key(queue, ".msgs")))
+
     def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The queue's dead letters, in the order they died."""
         entries = self._client.zrange(self._key(queue, ".XQ"), 0, -1, withscores=True)

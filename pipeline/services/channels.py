@@ -9,6 +9,7 @@ from sqlalchemy import select, text, update
 from db.models import Channel, Company
 from db.session import Database
 from pipeline.domain.errors import Conflict, NotFound, ValidationError
+from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.ports import TaskQueue
 
 # The first message owed a send in each conversation of the company: the rest follow it.
@@ -75,8 +76,7 @@ def resume_channel(db: Database, queue: TaskQueue, company_id: uuid.UUID) -> int
             _require_channel(db, company_id)
             raise Conflict("the channel is not paused", {"company_id": str(company_id)})
         heads = list(session.execute(_HEADS_SQL, {"company_id": company_id}).scalars())
-    for message_id in heads:
-        queue.enqueue_delivery(message_id)  # a lost one is found by the sweeper
+    enqueue_after_commit(queue, heads)
     return len(heads)
 
 

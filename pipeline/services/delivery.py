@@ -18,6 +18,7 @@ from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import ErrorKind, ProviderError, min_backoff_ms, retry_budget
+from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.ports import TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
 from webhooks.apply import apply_parked_for
@@ -229,7 +230,7 @@ class Deliverer:
             if row.status != Status.SENDING:
                 next_id = _next_in_line(session, row.conversation_id, message_id)
         if next_id is not None:
-            self._enqueue(next_id)
+            enqueue_after_commit(self.queue, [next_id])
         if row.status != Status.SENDING or row.blocked or row.paused:
             return DeliveryResult(Outcome.SKIPPED)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=int(row.lease_ms) + 250)
@@ -322,7 +323,7 @@ class Deliverer:
         # so an applier parking one now either sees the wamid or is seen here).
         apply_parked_for(self.db, wamid)
         if next_id is not None:
-            self._enqueue(next_id)
+            enqueue_after_commit(self.queue, [next_id])
 
     def _record_sent_locked(
         self, claim: Claim, wamid: str, report: StatusReport
@@ -358,7 +359,7 @@ class Deliverer:
             apply_status(session, claim.id, report, also=[attempt])
             next_id = _next_in_line(session, claim.conversation_id, claim.id)
         if next_id is not None:
-            self._enqueue(next_id)
+            enqueue_after_commit(self.queue, [next_id])
 
     def _record_attempt(
         self,
@@ -391,12 +392,6 @@ class Deliverer:
             fbtrace_id=error.fbtrace_id if error else None,
             provider_message_id=wamid,
         )
-
-    def _enqueue(self, message_id: uuid.UUID) -> None:
-        try:
-            self.queue.enqueue_delivery(message_id)
-        except Exception:  # the sweeper finds it in PostgreSQL
-            log.exception("could not enqueue message %s", message_id)
 
 
 def _next_in_line(

@@ -17,6 +17,7 @@ from pipeline.domain.errors import Conflict, NotFound
 from pipeline.domain.fields import PhoneNumber, visible_text
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
+from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.ports import TaskQueue
 from pipeline.services.statuses import StatusReport, apply_status
@@ -110,7 +111,7 @@ def submit_message(
     # reads a message's owner, which never changes.)
     accepted = accept_message(db.run, principal, request, message_id)
     crash_point("api_after_commit")
-    enqueue_after_commit(queue, message_id)
+    enqueue_after_commit(queue, [message_id])
     return accepted
 
 
@@ -133,7 +134,7 @@ def submit_message_once(
     answer = run_once(db, principal, once, accept)
     if not answer.replayed:
         crash_point("api_after_commit")
-        enqueue_after_commit(queue, message_id)
+        enqueue_after_commit(queue, [message_id])
     return answer
 
 
@@ -189,7 +190,7 @@ def retry_message(
         )
         if decision is None or not decision.applied:
             raise Conflict("only a failed message can be retried", {"id": str(message_id)})
-    enqueue_after_commit(queue, message_id)
+    enqueue_after_commit(queue, [message_id])
 
 
 # A retried message starts a fresh round: a new attempt budget, no error, no lease.
@@ -205,15 +206,6 @@ RETRY_RESETS = {
     "queued_at": func.now(),
     "enqueued_at": func.now(),
 }
-
-
-def enqueue_after_commit(queue: TaskQueue, message_id: uuid.UUID) -> None:
-    # The message is durable already; if the broker is down, the sweeper finds it in
-    # PostgreSQL later, so the caller still gets its 202.
-    try:
-        queue.enqueue_delivery(message_id)
-    except Exception:
-        log.exception("enqueue failed for message %s; the sweeper will pick it up", message_id)
 
 
 _REPLIED_SQL = "SELECT 1 FROM messages WHERE id = %(id)s AND company_id = %(company_id)s"

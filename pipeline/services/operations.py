@@ -23,6 +23,7 @@ from pipeline.services.audit import (
     start_action,
 )
 from pipeline.services.channels import pause_channel, resume_channel, set_access_token
+from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.inspection import MessageFilter
 
 # The very resets the API's retry applies: an operator retry must start the same fresh round.
@@ -160,7 +161,7 @@ def retry_messages(
             outcome, status = retry_one(session, action_id, message_id)
         if outcome == RETRIED:
             result.retried.append(message_id)
-            result.enqueue_errors += not _enqueue(queue, message_id)
+            result.enqueue_errors += enqueue_after_commit(queue, [message_id])
         else:
             result.skipped[message_id] = status or "-"
         if on_each is not None:
@@ -197,16 +198,6 @@ def retry_one(session: Session, action_id: int, message_id: uuid.UUID) -> tuple[
     outcome = RETRIED if decision is not None and decision.applied else SKIPPED
     record_message(session, action_id, message_id, outcome, found)
     return outcome, found
-
-
-def _enqueue(queue: TaskQueue, message_id: uuid.UUID) -> bool:
-    # Committed as `sending` already: if the broker is down the sweeper re-enqueues it.
-    try:
-        queue.enqueue_delivery(message_id)
-    except Exception:
-        log.exception("enqueue failed for message %s; the sweeper will pick it up", message_id)
-        return False
-    return True
 
 
 class _Pace:

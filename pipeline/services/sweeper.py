@@ -9,19 +9,17 @@ within the grace period, so an operator's sweep works with no worker running.
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from sqlalchemy import text
 
 from db.session import Database
+from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.ports import TaskQueue
 from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
-T = TypeVar("T")
 
 # Messages owed a send whose job is overdue by the grace period, that no live worker holds
 # and whose channel is not paused; only the first such message of each conversation (the
@@ -69,20 +67,10 @@ def sweep(db: Database, queue: TaskQueue, grace_seconds: int, batch: int = 1000)
     with db.transaction() as session:
         messages = list(session.execute(_DUE_MESSAGES_SQL, params).scalars())
     report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
-    for message_id in messages:
-        report.enqueue_errors += not _try(queue.enqueue_delivery, message_id)
+    # A broker still down: the bumped `enqueued_at` brings them back one grace later.
+    report.enqueue_errors = enqueue_after_commit(queue, messages)
     # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
     report.expired_idempotency_keys = purge_idempotency_keys(db)
     if messages or report.webhooks:
         log.info("%s", report)
     return report
-
-
-def _try(enqueue: Callable[[T], None], item: T) -> bool:
-    # A broker still down: the bumped `enqueued_at` brings the item back one grace later.
-    try:
-        enqueue(item)
-    except Exception:
-        log.exception("enqueue failed for %s", item)
-        return False
-    return True

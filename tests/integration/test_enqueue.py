@@ -11,12 +11,12 @@ from pipeline.bootstrap import Container
 from tests.conftest import Tenant
 from tests.support import new_phone
 from workers.broker import DELIVERIES
+from workers.queues import RedisQueues
 
 
 def _delivery_jobs(container: Container) -> list[dict[str, Any]]:
     """Every delivery job waiting in Redis, decoded (what a worker would receive)."""
-    key = f"{container.settings.wapipe_queue_namespace}:{DELIVERIES}.msgs"
-    return [json.loads(raw) for raw in container.broker.client.hvals(key)]
+    return [json.loads(raw) for raw in RedisQueues(container.broker).pending_jobs(DELIVERIES)]
 
 
 def test_the_job_carries_only_the_message_id(

@@ -1,5 +1,5 @@
 """webhook deliveries that cannot be applied keep their error; an index of messages owed a
-send per conversation
+send per conversation; room on message pages for HOT updates
 
 Revision ID: 0006
 Revises: 0005
@@ -24,8 +24,10 @@ def upgrade() -> None:
         ["conversation_id", "seq"],
         postgresql_where=sa.text("status = 'sending' AND deleted_at IS NULL"),
     )
+    op.execute("ALTER TABLE messages SET (fillfactor = 80)")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE messages RESET (fillfactor)")
     op.drop_index("ix_messages_owed", table_name="messages")
     op.drop_column("webhook_inbox", "error")
