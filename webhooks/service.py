@@ -25,6 +25,11 @@ _inbox = table_of(WebhookDelivery)
 # from commit to WAL flush, which serialises every concurrent webhook's commit.
 _STORE_SQL = "INSERT INTO webhook_inbox (raw_body) VALUES (%(raw_body)s) RETURNING id"
 
+# One applier at a time: two batches holding statuses of the same messages would wait on
+# each other's row locks (they did, for 7 ms a batch, with one applier per worker process),
+# and one applier applies thousands of statuses a second. Held until the batch commits.
+_APPLIER_LOCK_SQL = text("SELECT pg_try_advisory_xact_lock(hashtext('wapipe.webhook_applier'))")
+
 # The oldest unprocessed deliveries no other applier holds, marked processed in the same
 # statement: if the transaction that applies them fails, they are unprocessed again.
 _CLAIM_SQL = text("""
@@ -64,6 +69,8 @@ def apply_pending_deliveries(db: Database, limit: int, min_age_seconds: float = 
     ``min_age_seconds`` leaves the youngest to the workers (the operator's sweep).
     """
     with db.transaction() as session:
+        if not session.execute(_APPLIER_LOCK_SQL).scalar():
+            return []  # another applier is at work and will take these too
         claimed = session.execute(_CLAIM_SQL, {"limit": limit, "min_age": min_age_seconds}).all()
         parked = apply_deliveries(session, [Delivery(*row) for row in claimed])
     apply_parked_known(db, parked)
