@@ -20,9 +20,9 @@ from webhooks.payloads import WebhookPayload
 log = logging.getLogger("wapipe.webhooks")
 _inbox = table_of(WebhookDelivery)
 
-# The answer to the provider waits for this one autocommit INSERT and nothing else (no
-# broker, no parsing of statuses, no message row). No NOTIFY: it takes a database-wide lock
-# from commit to WAL flush, which serialises every concurrent webhook's commit.
+# The answer to the provider waits for the body's shape check and this one autocommit
+# INSERT, nothing else (no broker, no message row). No NOTIFY to wake the appliers: it takes
+# a database-wide lock from commit to WAL flush, which serialised every webhook's commit.
 _STORE_SQL = "INSERT INTO webhook_inbox (raw_body) VALUES (%(raw_body)s) RETURNING id"
 
 # One applier at a time: two batches holding statuses of the same messages would wait on
