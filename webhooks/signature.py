@@ -15,4 +15,6 @@ def is_valid_signature(secret: str, body: bytes, header: str | None) -> bool:
     """Check ``header`` against the HMAC of the exact raw ``body``, in constant time."""
     if not header or not secret or not header.startswith(PREFIX):
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    # As bytes: compare_digest refuses str with non-ASCII characters (a 500, not a 401).
+    given = header.strip().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(secret, body).encode(), given)

@@ -1,13 +1,11 @@
-"""The provider's webhook endpoint: handshake, and signed status callbacks."""
+"""The provider's webhook handshake (GET). Signed POSTs are served by `receiver.py`."""
 
 import hmac
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from pipeline.api.auth import container
-from pipeline.domain.errors import Forbidden, Unauthorized
-from webhooks.service import receive_webhook
-from webhooks.signature import is_valid_signature
+from pipeline.domain.errors import Forbidden
 
 bp = Blueprint("webhooks", __name__)
 
@@ -20,15 +18,3 @@ def handshake() -> Response:
     if mode != "subscribe" or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Forbidden("verification token mismatch")
     return Response(request.args.get("hub.challenge", ""), mimetype="text/plain")
-
-
-@bp.post("/webhooks/whatsapp")
-def receive() -> Response:
-    # The signature covers the exact bytes Meta sent: check it before parsing anything.
-    raw = request.get_data(cache=False)
-    c = container()
-    signature = request.headers.get("X-Hub-Signature-256")
-    if not is_valid_signature(c.settings.whatsapp_app_secret, raw, signature):
-        raise Unauthorized("missing or invalid X-Hub-Signature-256")
-    delivery_id = receive_webhook(c.db, raw)
-    return jsonify({"received": delivery_id})

@@ -7,6 +7,7 @@ from pipeline.api.errors import register_error_handlers
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
 from webhooks import views as webhook_views
+from webhooks.receiver import WebhookReceiver
 
 # Meta batches statuses; 1 MiB is generous for a webhook and for any API body.
 MAX_BODY_BYTES = 1024 * 1024
@@ -16,11 +17,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app = Flask("wapipe")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["wapipe"] = container or bootstrap(settings)
+    wired = app.extensions["wapipe"] = container or bootstrap(settings)
     register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(conversations.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(webhook_views.bp)
+    secret = wired.settings.whatsapp_app_secret
+    app.wsgi_app = WebhookReceiver(app.wsgi_app, wired.db, secret, MAX_BODY_BYTES)  # type: ignore[method-assign]
     return app

@@ -97,6 +97,31 @@ def test_a_signature_over_other_bytes_is_refused(client: FlaskClient, container:
     assert _stored(container, body) == 0
 
 
+def test_a_non_ascii_signature_is_401_not_an_error(client: FlaskClient) -> None:
+    body = status_body("1", [])
+    response = client.post(
+        "/webhooks/whatsapp",
+        data=body,
+        headers={"X-Hub-Signature-256": "sha256=\u00e9" * 8, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_a_body_over_the_limit_is_413_and_closes_the_connection(
+    client: FlaskClient, container: Container
+) -> None:
+    body = b"{" + b" " * (1024 * 1024) + b"}"
+    response = client.post(
+        "/webhooks/whatsapp", data=body, headers=signed_headers(APP_SECRET, body)
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    # Its body was left unread, so a kept-alive connection could not carry another request.
+    assert response.headers["Connection"] == "close"
+    assert _stored(container, body) == 0
+
+
 @pytest.mark.parametrize("body", [b"not json", b"{}", b'{"object": 1, "entry": "x"}'])
 def test_a_signed_body_that_is_not_the_expected_json_is_400(
     client: FlaskClient, container: Container, body: bytes

@@ -1,0 +1,87 @@
+"""POST /webhooks/whatsapp as plain WSGI in front of Flask: the hottest endpoint.
+
+Meta posts about three of these for every message sent. Each needs only the signature check,
+the body's shape check and one INSERT (`receive_webhook`), and Flask's request machinery
+(context, routing, response objects) cost a third of the API's CPU for them. Everything else,
+the GET handshake included, goes on to Flask. Answers keep the API's error shape and codes.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from db.session import Database
+from pipeline.domain.errors import ValidationError
+from webhooks.service import receive_webhook
+from webhooks.signature import is_valid_signature
+
+log = logging.getLogger("wapipe.webhooks")
+
+PATH = "/webhooks/whatsapp"
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class WebhookReceiver:
+    """Serves signed webhook POSTs itself and hands every other request to ``app``."""
+
+    def __init__(self, app: WSGIApp, db: Database, app_secret: str, max_body: int) -> None:
+        self._app = app
+        self._db = db
+        self._secret = app_secret
+        self._max_body = max_body
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+            return self._app(environ, start_response)
+        status, document, close = self._receive(environ)
+        body = json.dumps(document).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if close:  # the body was not read: the connection cannot carry another request
+            headers.append(("Connection", "close"))
+        start_response(status, headers)
+        return [body]
+
+    def _receive(self, environ: dict[str, Any]) -> tuple[str, dict[str, Any], bool]:
+        raw = self._read_body(environ)
+        if raw is None:
+            message = f"the body is larger than {self._max_body} bytes"
+            return "413 Request Entity Too Large", _error("PAYLOAD_TOO_LARGE", message), True
+        signature = environ.get("HTTP_X_HUB_SIGNATURE_256")
+        if not is_valid_signature(self._secret, raw, signature):
+            message = "missing or invalid X-Hub-Signature-256"
+            return "401 Unauthorized", _error("UNAUTHORIZED", message), False
+        try:
+            delivery_id = receive_webhook(self._db, raw)
+        except ValidationError as exc:
+            return "400 Bad Request", _error(exc.code, exc.message, exc.details), False
+        except OperationalError as exc:
+            log.error("database unavailable: %s", type(exc.orig).__name__)
+            message = "the database is unavailable, try again"
+            return "503 Service Unavailable", _error("UNAVAILABLE", message), False
+        except Exception:
+            log.exception("unhandled error storing a webhook")
+            return "500 Internal Server Error", _error("INTERNAL", "internal error"), False
+        return "200 OK", {"received": delivery_id}, False
+
+    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
+        """The raw body, or None if it is over the limit (then it is left unread)."""
+        stream = environ["wsgi.input"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            length = -1
+        if length > self._max_body:
+            return None
+        if length >= 0:
+            data: bytes = stream.read(length)
+            return data
+        data = stream.read(self._max_body + 1)  # chunked: read up to one byte over
+        return data if len(data) <= self._max_body else None
+
+
+def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
