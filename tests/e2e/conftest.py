@@ -22,7 +22,9 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
-@pytest.fixture(scope="session")
+# Stopped when the e2e tests are done: its workers' webhook appliers read the shared test
+# database's inbox (webhooks are not queue jobs), and would apply other tests' webhooks.
+@pytest.fixture(scope="package")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs: Path = tmp_path_factory.mktemp("e2e-logs")
     api_port, fake_port = free_port(), free_port()
