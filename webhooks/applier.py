@@ -59,8 +59,9 @@ class WebhookApplier:
         while not self._stopping.is_set():
             try:
                 applied = self.apply_once()
-            except sa_exc.OperationalError as error:
-                log.warning("applying webhooks failed (%s); again in %.1fs", error.orig, backoff)
+            except Exception as error:  # the thread must outlive any one failure
+                reason = error.orig if isinstance(error, sa_exc.OperationalError) else error
+                log.warning("applying webhooks failed (%s); again in %.1fs", reason, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
                 continue
