@@ -76,8 +76,8 @@ WHERE p.provider_message_id = ANY(CAST(:wamids AS text[]))
 RETURNING m.company_id, p.phone_number_id, p.payload, p.webhook_id
 """)
 
-_ANY_PARKED_SQL = text(
-    "SELECT EXISTS (SELECT 1 FROM pending_statuses WHERE provider_message_id = :w)"
+_ANY_PARKED_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM pending_statuses WHERE provider_message_id = %(w)s) AS any"
 )
 
 
@@ -219,9 +219,9 @@ def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
 
 def apply_parked_for(db: Database, wamid: str) -> None:
     """After the worker committed ``wamid``: apply the statuses parked under it."""
-    with db.statement() as conn:  # almost always none: one cheap look in autocommit
-        if not conn.execute(_ANY_PARKED_SQL, {"w": wamid}).scalar():
-            return
+    # Almost always none: one cheap look in autocommit, on the worker's path for every send.
+    if not db.run(_ANY_PARKED_SQL, {"w": wamid})[0].any:
+        return
     apply_parked_known(db, [wamid])
 
 

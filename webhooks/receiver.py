@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db.session import Database
+from pipeline.api.errors import DATABASE_DOWN, error_document
 from pipeline.domain.errors import ValidationError
 from webhooks.service import receive_webhook
 from webhooks.signature import is_valid_signature
@@ -49,22 +50,25 @@ class WebhookReceiver:
         raw = self._read_body(environ)
         if raw is None:
             message = f"the body is larger than {self._max_body} bytes"
-            return "413 Request Entity Too Large", _error("PAYLOAD_TOO_LARGE", message), True
+            return (
+                "413 Request Entity Too Large",
+                error_document("PAYLOAD_TOO_LARGE", message),
+                True,
+            )
         signature = environ.get("HTTP_X_HUB_SIGNATURE_256")
         if not is_valid_signature(self._secret, raw, signature):
             message = "missing or invalid X-Hub-Signature-256"
-            return "401 Unauthorized", _error("UNAUTHORIZED", message), False
+            return "401 Unauthorized", error_document("UNAUTHORIZED", message), False
         try:
             delivery_id = receive_webhook(self._db, raw)
         except ValidationError as exc:
-            return "400 Bad Request", _error(exc.code, exc.message, exc.details), False
+            return "400 Bad Request", error_document(exc.code, exc.message, exc.details), False
         except OperationalError as exc:
             log.error("database unavailable: %s", type(exc.orig).__name__)
-            message = "the database is unavailable, try again"
-            return "503 Service Unavailable", _error("UNAVAILABLE", message), False
+            return "503 Service Unavailable", error_document("UNAVAILABLE", DATABASE_DOWN), False
         except Exception:
             log.exception("unhandled error storing a webhook")
-            return "500 Internal Server Error", _error("INTERNAL", "internal error"), False
+            return "500 Internal Server Error", error_document("INTERNAL", "internal error"), False
         return "200 OK", {"received": delivery_id}, False
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | None:
@@ -81,7 +85,3 @@ class WebhookReceiver:
             return data
         data = stream.read(self._max_body + 1)  # chunked: read up to one byte over
         return data if len(data) <= self._max_body else None
-
-
-def _error(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}

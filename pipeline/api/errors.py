@@ -26,8 +26,16 @@ _HTTP_CODES = {
 }
 
 
+DATABASE_DOWN = "the database is unavailable, try again"
+
+
+def error_document(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape of every answer, Flask's or the webhook receiver's."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response = jsonify(error_document(code, message, details))
     response.status_code = status
     return response
 
@@ -56,7 +64,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> Response:
         log.error("database unavailable: %s", type(exc.orig).__name__)
-        return error_response(503, "UNAVAILABLE", "the database is unavailable, try again")
+        return error_response(503, "UNAVAILABLE", DATABASE_DOWN)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
