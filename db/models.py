@@ -99,6 +99,9 @@ class Channel(Base):
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pause_reason: Mapped[str | None] = mapped_column(Text)
     pause_code: Mapped[str | None] = mapped_column(String(32))
+    # Messages a second all workers together may send from this number (Meta's default
+    # for a business number is 80).
+    send_rate_mps: Mapped[int] = mapped_column(Integer, server_default=sql("80"))
 
 
 class Contact(Base):
@@ -391,3 +394,30 @@ def table_of(model: type[Base]) -> Table:
     """A model's Core table, for hot statements where the ORM's machinery costs more than
     the round trip itself."""
     return cast(Table, model.__table__)
+
+
+class WorkerNode(Base):
+    """A live (or lately live) worker process: its heartbeat and whether it leads."""
+
+    __tablename__ = "worker_nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    leader_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MaintenanceRun(Base):
+    """One run of one of the leader's maintenance tasks (pruned like the other logs)."""
+
+    __tablename__ = "maintenance_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
