@@ -276,6 +276,20 @@ class MessageStatusEvent(Base):
     """Append-only history of every status reported for a message, applied or not."""
 
     __tablename__ = "message_status_history"
+    # Attempts of the rounds before the latest retry: `attempts` is this round's (its
+    # budget), and attempt numbers go on counting from their sum.
+    earlier_attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+
+
+class RetiredWamid(Base):
+    """The wamid of an earlier attempt of a retried message: its late statuses are recorded
+    in the history but never move the message."""
+
+    __tablename__ = "retired_wamids"
+
+    wamid: Mapped[str] = mapped_column(String(256), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    retired_at: Mapped[datetime] = _created_at()
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
@@ -300,6 +314,8 @@ class WebhookDelivery(Base):
     raw_body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = _created_at()
     enqueued_at: Mapped[datetime] = _created_at()
+        # Retention deletes by age; BRIN costs next to nothing on the hot insert.
+        Index("ix_webhook_inbox_received_at", "received_at", postgresql_using="brin"),
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why a delivery could not be applied (it is marked processed so it cannot block the
     # rest); an operator replays it once the cause is fixed.
@@ -310,15 +326,26 @@ class PendingStatus(Base):
     """A provider status for a wamid we have not recorded yet; applied once we record it."""
 
     __tablename__ = "pending_statuses"
+    # Applications tried one delivery at a time (after its batch failed); past a bound the
+    # delivery is quarantined: marked processed, kept, and replayable by an operator.
+    tries: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Items (statuses, inbound messages) that could not be applied and were skipped:
+    # [{"kind", "index", "id", "error"}]; the rest of the delivery was applied.
+    item_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     provider_message_id: Mapped[str] = mapped_column(String(256), index=True)
     phone_number_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"))
-    created_at: Mapped[datetime] = _created_at()
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False, index=True
+    )
 
 
+    # The company of the channel it arrived on: it applies to that company's message only.
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
 class DeliveryAttempt(Base):
     """One claim of a message by a worker and what came of it."""
 
@@ -329,6 +356,9 @@ class DeliveryAttempt(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_delivery_attempts_finished_at", "finished_at", postgresql_using="brin"),
+    )
     finished_at: Mapped[datetime] = _created_at()
     # sent | failed | retry | ambiguous | halted | expired
     outcome: Mapped[str] = mapped_column(String(16))

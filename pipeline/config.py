@@ -52,3 +52,17 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read on first use."""
     return Settings()
+    # Retention (pipeline/services/retention.py): how long the logs that only explain the
+    # past are kept before they are pruned. Messages and their status history are kept.
+    # Processed raw webhook bodies (an unprocessed one is never pruned): about 1 KB each,
+    # three per message sent, so 30 days at 1M messages a day is about 90 GB.
+    wapipe_retention_webhooks_days: int = 30
+    # Delivery attempts (never those of a message still `sending`).
+    wapipe_retention_attempts_days: int = 90
+    # Statuses parked for a wamid not yet recorded; kept at least the maximum delivery age
+    # plus a day whatever this says, since the send they wait for may still come.
+    wapipe_retention_parked_days: int = 7
+    # Idempotency keys: the API promises 24 hours, so a lower value counts as 24.
+    wapipe_retention_idempotency_hours: int = 24
+    # The leader's maintenance_runs log.
+    wapipe_retention_maintenance_days: int = 30

@@ -57,22 +57,20 @@ _UPDATE_SQL = text(
     + f") AS v(id, {', '.join(_STATE)}) WHERE m.id = v.id"
 )
 
+# Statuses parked under a wamid this batch adopted, for the message's company only: a
+# parked status carries the company of the channel it arrived on, and never crosses over.
 _TAKE_PARKED_SQL = text("""
 DELETE FROM pending_statuses p
-USING unnest(CAST(:wamids AS text[]), CAST(:companies AS uuid[])) AS a(wamid, company_id),
-      channels c
-WHERE p.provider_message_id = a.wamid
-  AND c.phone_number_id = p.phone_number_id AND c.company_id = a.company_id
+USING unnest(CAST(:wamids AS text[]), CAST(:companies AS uuid[])) AS a(wamid, company_id)
+WHERE p.provider_message_id = a.wamid AND p.company_id = a.company_id
 RETURNING p.provider_message_id, p.payload, p.webhook_id
 """)
 
-# Parked statuses whose wamid is now recorded, for a message of the company whose channel
-# they arrived on (a status never crosses companies).
+# Parked statuses whose wamid is now recorded for a message of their company.
 _TAKE_KNOWN_SQL = text("""
-DELETE FROM pending_statuses p USING messages m, channels c
+DELETE FROM pending_statuses p USING messages m
 WHERE p.provider_message_id = ANY(CAST(:wamids AS text[]))
-  AND m.provider_message_id = p.provider_message_id
-  AND c.phone_number_id = p.phone_number_id AND c.company_id = m.company_id
+  AND m.provider_message_id = p.provider_message_id AND m.company_id = p.company_id
 RETURNING m.company_id, p.phone_number_id, p.payload, p.webhook_id
 """)
 
@@ -108,7 +106,7 @@ def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]
     batch = _Batch(session)
     batch.lock([s.item.id for s in wanted], [u for s in wanted if (u := _our_id(s.item))])
     unmatched = [s for s in wanted if not batch.match(s)]
-    batch.park(unmatched)
+    batch.park([s for s in unmatched if s.company_id is not None])
     batch.take_parked()
     batch.write()
     return sorted({s.item.id for s in unmatched})
@@ -156,6 +154,7 @@ class _Batch:
         self.parked.extend(
             {
                 "provider_message_id": s.item.id,
+                "company_id": s.company_id,
                 "phone_number_id": s.phone_number_id,
                 "payload": s.item.model_dump(mode="json", by_alias=True),
                 "webhook_id": s.delivery_id,

@@ -23,7 +23,8 @@ from db.session import Database
 from pipeline.domain.errors import IdempotencyConflict, IdempotencyInProgress
 from pipeline.services.tenants import Principal
 
-# Keys are kept at least this long; an older key may be reused for a new request.
+# Keys are kept at least this long; an older key may be reused for a new request (and
+# is deleted by retention, WAPIPE_RETENTION_IDEMPOTENCY_HOURS).
 KEEP_FOR = timedelta(hours=24)
 # How long a twin waits for the first request's transaction before giving up with a 409.
 TWIN_WAIT = timedelta(seconds=10)
@@ -92,10 +93,6 @@ UPDATE idempotency_keys SET response_status = :status, response_body = :body
 WHERE company_id = :company_id AND key = :key
 """)
 
-_PURGE_SQL = text("""
-DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :keep_seconds)
-""")
-
 
 def run_once(
     db: Database,
@@ -124,11 +121,15 @@ def run_once(
     return result
 
 
-def purge_idempotency_keys(db: Database, keep_for: timedelta = KEEP_FOR) -> int:
-    """Delete keys older than ``keep_for``; returns how many went."""
-    with db.transaction() as session:
-        result = session.execute(_PURGE_SQL, {"keep_seconds": keep_for.total_seconds()})
-    return int(result.rowcount)  # type: ignore[attr-defined]
+def purge_idempotency_keys(db: Database) -> int:
+    """Delete keys past their 24 hours, in batches; how many went.
+
+    Retention (`retention.prune`) prunes them with the other logs; this stays for the
+    operator's sweep until the leader's maintenance runs prune.
+    """
+    from pipeline.services.retention import prune_log  # retention reads KEEP_FOR from here
+
+    return prune_log(db, "idempotency_keys", KEEP_FOR)[0]
 
 
 def _claim(

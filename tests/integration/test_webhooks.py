@@ -261,13 +261,14 @@ def test_a_status_for_an_unknown_wamid_is_kept_and_applied_once_the_worker_recor
     assert left == 0
 
 
-def _park(container: Container, phone_number_id: str, wamid: str, state: str) -> None:
+def _park(container: Container, tenant: Tenant, wamid: str, state: str) -> None:
     """A status as the applier parks it when it cannot match its wamid yet."""
     with container.db.transaction() as session:
         session.add(
             PendingStatus(
                 provider_message_id=wamid,
-                phone_number_id=phone_number_id,
+                company_id=tenant.company_id,
+                phone_number_id=tenant.phone_number_id,
                 payload=status(wamid, state, T0 + 5),
             )
         )
@@ -297,7 +298,7 @@ def test_a_status_parked_as_the_worker_records_its_wamid_is_applied_by_the_reche
     message_id = _new_message(client, tenant)
     wamid = f"wamid.{uuid.uuid4().hex}"
     _record_wamid(container, message_id, wamid)
-    _park(container, tenant.phone_number_id, wamid, "delivered")
+    _park(container, tenant, wamid, "delivered")
     apply_parked_known(container.db, [wamid])  # what the applier does after its commit
     message = _message(client, tenant, message_id)
     assert message["status"] == "delivered"
@@ -314,7 +315,7 @@ def test_a_parked_status_is_never_applied_to_another_companys_message(
 ) -> None:
     message_id = _new_message(client, tenant)
     wamid = f"wamid.{uuid.uuid4().hex}"
-    _park(container, other_tenant.phone_number_id, wamid, "read")
+    _park(container, other_tenant, wamid, "read")
     _record_wamid(container, message_id, wamid)
     apply_parked_known(container.db, [wamid])
     assert _message(client, tenant, message_id)["status"] == "sent"
