@@ -81,6 +81,10 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Updated at most once a minute per key (on an auth cache miss), not on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Requests a second this key may make; NULL: WAPIPE_API_RATE_LIMIT.
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 class Channel(Base):
@@ -93,6 +97,8 @@ class Channel(Base):
     phone_number_id: Mapped[str] = mapped_column(String(64), unique=True)
     display_phone_number: Mapped[str | None] = mapped_column(String(32))
     waba_id: Mapped[str | None] = mapped_column(String(64))
+    # `fernet:<token>` under WAPIPE_SECRET_KEY (pipeline/crypto.py); plain text only in rows
+    # from before encryption, until `wapipe secrets rotate`.
     access_token: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     # A paused channel sends nothing; its messages stay `sending` until it is resumed.
@@ -270,12 +276,6 @@ class Message(Base):
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class MessageStatusEvent(Base):
-    """Append-only history of every status reported for a message, applied or not."""
-
-    __tablename__ = "message_status_history"
     # Attempts of the rounds before the latest retry: `attempts` is this round's (its
     # budget), and attempt numbers go on counting from their sum.
     earlier_attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
@@ -290,6 +290,12 @@ class RetiredWamid(Base):
     wamid: Mapped[str] = mapped_column(String(256), primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
     retired_at: Mapped[datetime] = _created_at()
+
+
+class MessageStatusEvent(Base):
+    """Append-only history of every status reported for a message, applied or not."""
+
+    __tablename__ = "message_status_history"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
@@ -308,24 +314,18 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_inbox"
     __table_args__ = (
         Index("ix_webhook_inbox_unprocessed", "id", postgresql_where=sql("processed_at IS NULL")),
+        # Retention deletes by age; BRIN costs next to nothing on the hot insert.
+        Index("ix_webhook_inbox_received_at", "received_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     raw_body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = _created_at()
     enqueued_at: Mapped[datetime] = _created_at()
-        # Retention deletes by age; BRIN costs next to nothing on the hot insert.
-        Index("ix_webhook_inbox_received_at", "received_at", postgresql_using="brin"),
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why a delivery could not be applied (it is marked processed so it cannot block the
     # rest); an operator replays it once the cause is fixed.
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class PendingStatus(Base):
-    """A provider status for a wamid we have not recorded yet; applied once we record it."""
-
-    __tablename__ = "pending_statuses"
     # Applications tried one delivery at a time (after its batch failed); past a bound the
     # delivery is quarantined: marked processed, kept, and replayable by an operator.
     tries: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
@@ -334,8 +334,16 @@ class PendingStatus(Base):
     # [{"kind", "index", "id", "error"}]; the rest of the delivery was applied.
     item_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
+
+class PendingStatus(Base):
+    """A provider status for a wamid we have not recorded yet; applied once we record it."""
+
+    __tablename__ = "pending_statuses"
+
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     provider_message_id: Mapped[str] = mapped_column(String(256), index=True)
+    # The company of the channel it arrived on: it applies to that company's message only.
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
     phone_number_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_inbox.id"), index=True)
@@ -344,21 +352,19 @@ class PendingStatus(Base):
     )
 
 
-    # The company of the channel it arrived on: it applies to that company's message only.
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
 class DeliveryAttempt(Base):
     """One claim of a message by a worker and what came of it."""
 
     __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        Index("ix_delivery_attempts_finished_at", "finished_at", postgresql_using="brin"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
     worker: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (
-        Index("ix_delivery_attempts_finished_at", "finished_at", postgresql_using="brin"),
-    )
     finished_at: Mapped[datetime] = _created_at()
     # sent | failed | retry | ambiguous | halted | expired
     outcome: Mapped[str] = mapped_column(String(16))

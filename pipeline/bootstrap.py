@@ -8,6 +8,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from db.session import Database, make_engine
 from pipeline import faults
+from pipeline.api.ratelimit import ApiRateLimiter
 from pipeline.config import Settings, get_settings
 from pipeline.provider.client import HttpWhatsAppClient
 from pipeline.services.delivery import Deliverer
@@ -30,6 +31,9 @@ class Container:
         self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
         self.queue = DramatiqQueue(self.actors)
         self.principals = PrincipalCache(settings.wapipe_auth_cache_seconds)
+        self.rate_limiter = ApiRateLimiter(
+            self.broker.client, settings.wapipe_queue_namespace, settings.wapipe_api_rate_limit
+        )
 
     @cached_property
     def provider(self) -> HttpWhatsAppClient:

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     whatsapp_api_base_url: str = "http://127.0.0.1:8090/v21.0"
     whatsapp_app_secret: str = Field(default="dev-app-secret", repr=False)
     whatsapp_verify_token: str = Field(default="dev-verify-token", repr=False)
+    # Fernet keys (comma-separated; the first encrypts, all decrypt, so keys can be rotated)
+    # for channel access tokens at rest. Empty is allowed only with the loopback fake.
+    wapipe_secret_key: str = Field(default="", repr=False)
+    # Requests a second one API key may make (a burst of twice as many); 0 turns it off.
+    # High by default so a bulk sender is not slowed; `wapipe keys create --rate N` per key.
+    wapipe_api_rate_limit: float = 500.0
 
     # Dramatiq keys live under this prefix, so several deployments (or test runs) can share Redis.
     wapipe_queue_namespace: str = "wapipe"
@@ -44,14 +50,6 @@ class Settings(BaseSettings):
     # overdue by this long: long enough not to race the normal path, short enough to recover.
     wapipe_sweep_grace_seconds: int = 60
     wapipe_sweep_batch: int = 1000
-    # Crash-test fault points (see pipeline/faults.py); empty in production.
-    wapipe_faults: str = ""
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read on first use."""
-    return Settings()
     # Retention (pipeline/services/retention.py): how long the logs that only explain the
     # past are kept before they are pruned. Messages and their status history are kept.
     # Processed raw webhook bodies (an unprocessed one is never pruned): about 1 KB each,
@@ -66,3 +64,11 @@ def get_settings() -> Settings:
     wapipe_retention_idempotency_hours: int = 24
     # The leader's maintenance_runs log.
     wapipe_retention_maintenance_days: int = 30
+    # Crash-test fault points (see pipeline/faults.py); empty in production.
+    wapipe_faults: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()

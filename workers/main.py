@@ -10,9 +10,13 @@ import logging
 import dramatiq
 
 from pipeline.bootstrap import bootstrap
+from pipeline.config import get_settings
+from pipeline.startup import refuse_if_insecure
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
+# `dramatiq workers.main` run directly refuses too (the process exits, and dramatiq with it).
+refuse_if_insecure(get_settings())
 container = bootstrap()
 broker = container.broker
 dramatiq.set_broker(broker)

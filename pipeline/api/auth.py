@@ -1,7 +1,8 @@
-"""Bearer API keys: the key alone decides the company and the acting user."""
+"""Bearer API keys: the key alone decides the company and the acting user, and its rate."""
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
+from pipeline.api.errors import error_response
 from pipeline.bootstrap import Container
 from pipeline.services.tenants import Principal, authenticate
 
@@ -11,13 +12,25 @@ def container() -> Container:
     return app_container
 
 
-def load_principal() -> None:
-    """A before_request hook for the /v1 blueprint."""
+def load_principal() -> Response | None:
+    """A before_request hook for the /v1 blueprints: who calls, and whether it may now."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     key = token.strip() if scheme.lower() == "bearer" else None
     c = container()
-    g.principal = authenticate(c.db, key, c.principals)
+    g.principal = current = authenticate(c.db, key, c.principals)
+    verdict = c.rate_limiter.check(current.key_id, current.rate_limit)
+    if verdict.allowed:
+        return None
+    wait = verdict.retry_after_seconds
+    response = error_response(
+        429,
+        "RATE_LIMITED",
+        "too many requests for this API key, retry later",
+        {"retry_after_seconds": wait},
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def principal() -> Principal:

@@ -2,18 +2,17 @@
 
 import json
 import uuid
+from typing import IO
 
 import click
 
 from db import migrate
-from db.session import Database, make_engine
+from pipeline.bootstrap import Container
+from pipeline.cli.context import pass_container
+from pipeline.cli.secrets import access_token_options, read_access_token
 from pipeline.config import get_settings
-from pipeline.domain.errors import WapipeError
+from pipeline.crypto import TokenCipher
 from pipeline.services import tenants
-
-
-def _database() -> Database:
-    return Database(make_engine(get_settings().database_url, pool_size=1))
 
 
 @click.group()
@@ -44,25 +43,31 @@ def company() -> None:
 @company.command("create")
 @click.option("--name", required=True)
 @click.option("--phone-number-id", required=True, help="The channel's WhatsApp phone number id.")
-@click.option("--access-token", required=True, help="The channel's Cloud API access token.")
+@access_token_options
 @click.option("--display-phone-number", default=None)
 @click.option("--waba-id", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_container
 def company_create(
+    container: Container,
     name: str,
     phone_number_id: str,
-    access_token: str,
+    access_token: str | None,
+    access_token_file: IO[str] | None,
     display_phone_number: str | None,
     waba_id: str | None,
     as_json: bool,
 ) -> None:
-    """Create a company with its channel; prints its id and a new API key (shown once)."""
-    try:
-        new = tenants.create_company(
-            _database(), name, phone_number_id, access_token, display_phone_number, waba_id
-        )
-    except WapipeError as exc:
-        raise click.ClickException(exc.message) from None
+    """Create a company with its channel; prints its id and a new API key (shown once).
+
+    The channel's access token is stored encrypted; without --access-token-file (or
+    WAPIPE_ACCESS_TOKEN) it is asked for, hidden.
+    """
+    token = read_access_token(access_token, access_token_file)
+    cipher = TokenCipher.from_settings(container.settings)
+    new = tenants.create_company(
+        container.db, name, phone_number_id, token, display_phone_number, waba_id, cipher
+    )
     if as_json:
         click.echo(json.dumps({"company_id": str(new.company_id), "api_key": new.api_key}))
         return
@@ -81,12 +86,12 @@ def user() -> None:
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(tenants.ROLES), default="agent", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def user_create(company_id: uuid.UUID, name: str, role: str, as_json: bool) -> None:
+@pass_container
+def user_create(
+    container: Container, company_id: uuid.UUID, name: str, role: str, as_json: bool
+) -> None:
     """Add a user to a company; prints its id and a new API key (shown once)."""
-    try:
-        user_id, api_key = tenants.create_user(_database(), company_id, name, role)
-    except WapipeError as exc:
-        raise click.ClickException(exc.message) from None
+    user_id, api_key = tenants.create_user(container.db, company_id, name, role)
     if as_json:
         click.echo(json.dumps({"user_id": str(user_id), "api_key": api_key}))
         return

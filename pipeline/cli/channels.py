@@ -1,6 +1,7 @@
 """`wapipe channels list|pause|resume|set-token`: stop a company's sending, start it again."""
 
 import uuid
+from typing import IO
 
 import click
 from rich.padding import Padding
@@ -17,6 +18,8 @@ from pipeline.cli.context import (
     reason_option,
     safe,
 )
+from pipeline.cli.secrets import access_token_options, read_access_token
+from pipeline.crypto import TokenCipher
 from pipeline.services import operations
 from pipeline.services.audit import Operator
 from pipeline.services.channels import list_channels
@@ -85,13 +88,7 @@ def pause_command(
 
 @channels.command("set-token")
 @company_option
-@click.option(
-    "--access-token",
-    prompt=True,
-    hide_input=True,
-    envvar="WAPIPE_ACCESS_TOKEN",
-    help="Prompted for (hidden) unless given or in WAPIPE_ACCESS_TOKEN; never printed.",
-)
+@access_token_options
 @actor_option
 @reason_option
 @json_option
@@ -99,15 +96,18 @@ def pause_command(
 def set_token_command(
     container: Container,
     company_id: uuid.UUID,
-    access_token: str,
+    access_token: str | None,
+    access_token_file: IO[str] | None,
     actor: str,
     reason: str | None,
     as_json: bool,
 ) -> None:
-    """Replace a channel's access token, e.g. after Meta rejected it (code 190)."""
-    action_id = operations.set_token(
-        container.db, Operator(actor, reason), company_id, access_token
-    )
+    """Replace a channel's access token, e.g. after Meta rejected it (code 190); it is
+    stored encrypted and never printed."""
+    token = read_access_token(access_token, access_token_file)
+    cipher = TokenCipher.from_settings(container.settings)
+    operator = Operator(actor, reason)
+    action_id = operations.set_token(container.db, operator, company_id, token, cipher)
     if as_json:
         echo_json({"company_id": str(company_id), "token_updated": True, "action_id": action_id})
         return

@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from pipeline.config import get_settings
+from pipeline.startup import refuse_if_insecure
 from workers.broker import QUEUES
 
 
@@ -39,6 +41,7 @@ def worker_argv(processes: int, threads: int, queues: tuple[str, ...]) -> list[s
 @click.option("--threads", default=8, show_default=True, help="Threads per worker.")
 def api(host: str, port: int, workers: int, threads: int) -> None:
     """Run the intake API and webhook endpoint under gunicorn."""
+    refuse_if_insecure(get_settings())
     argv = api_argv(host, port, workers, threads)
     os.execv(sys.executable, argv)  # noqa: S606 - replace this process, no shell
 
@@ -63,4 +66,5 @@ def worker(processes: int, threads: int, queues: str) -> None:
     unknown = set(chosen) - set(QUEUES)
     if unknown:
         raise click.BadParameter(f"unknown queue(s): {', '.join(sorted(unknown))}")
+    refuse_if_insecure(get_settings())
     os.execv(sys.executable, worker_argv(processes, threads, chosen))  # noqa: S606

@@ -8,6 +8,9 @@ from sqlalchemy import select, text, update
 
 from db.models import Channel, Company
 from db.session import Database
+from pipeline.config import get_settings
+from pipeline.crypto import PREFIX as TOKEN_PREFIX
+from pipeline.crypto import TokenCipher
 from pipeline.domain.errors import Conflict, NotFound, ValidationError
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.ports import TaskQueue
@@ -80,19 +83,47 @@ def resume_channel(db: Database, queue: TaskQueue, company_id: uuid.UUID) -> int
     return len(heads)
 
 
-def set_access_token(db: Database, company_id: uuid.UUID, access_token: str) -> None:
-    """Replace a channel's access token (after Meta rejected the old one with 190)."""
+def set_access_token(
+    db: Database, company_id: uuid.UUID, access_token: str, cipher: TokenCipher | None = None
+) -> None:
+    """Replace a channel's access token (after Meta rejected the old one with 190); stored
+    encrypted (``cipher``: by default, from the process settings)."""
     if not access_token.strip():
         raise ValidationError("the access token is empty", {"access_token": "empty"})
+    cipher = cipher or TokenCipher.from_settings(get_settings())
     with db.transaction() as session:
         updated = session.execute(
             update(Channel)
             .where(Channel.company_id == company_id)
-            .values(access_token=access_token.strip())
+            .values(access_token=cipher.encrypt(access_token.strip()))
             .returning(Channel.id)
         ).first()
     if updated is None:
         raise NotFound("no channel for this company", {"company_id": str(company_id)})
+
+
+@dataclass(frozen=True, slots=True)
+class Reencrypted:
+    channels: int
+    were_plain: int
+
+
+def reencrypt_tokens(db: Database, cipher: TokenCipher) -> Reencrypted:
+    """Every channel's token under the cipher's first key, plain text ones included, in one
+    transaction (so a failure changes nothing; a repeat is harmless)."""
+    were_plain = 0
+    with db.transaction() as session:
+        rows = session.execute(
+            select(Channel.id, Channel.access_token).order_by(Channel.id).with_for_update()
+        ).all()
+        for channel_id, stored in rows:
+            were_plain += not stored.startswith(TOKEN_PREFIX)
+            session.execute(
+                update(Channel)
+                .where(Channel.id == channel_id)
+                .values(access_token=cipher.reencrypt(stored))
+            )
+    return Reencrypted(len(rows), were_plain)
 
 
 def _require_channel(db: Database, company_id: uuid.UUID) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db.models import DeliveryAttempt, Message, table_of
 from db.session import Database
 from pipeline.config import Settings
+from pipeline.crypto import TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.provider.client import OutboundText, WhatsAppClient
@@ -226,7 +227,12 @@ class Deliverer:
             "max_age": self.settings.wapipe_max_delivery_age_seconds,
         }
         rows = self.db.run(_CLAIM_SQL, params)
-        return Claim(**rows[0]._asdict()) if rows else None
+        if not rows:
+            return None
+        # Stored encrypted; the plain token lives only in this Claim (repr=False).
+        row = rows[0]._asdict()
+        row["access_token"] = TokenCipher.from_settings(self.settings).decrypt(row["access_token"])
+        return Claim(**row)
 
     def _unclaimed(self, message_id: uuid.UUID) -> DeliveryResult:
         """Not claimable. Done: start the next message in line. Paused, or waiting behind an

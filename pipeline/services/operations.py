@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Channel, Company, Message
 from db.session import Database
+from pipeline.crypto import TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.services.audit import (
     Operator,
@@ -223,9 +224,15 @@ def pause(db: Database, operator: Operator, company_id: uuid.UUID) -> int:
     return record_action(db, operator, "channels.pause", {}, company_id)
 
 
-def set_token(db: Database, operator: Operator, company_id: uuid.UUID, token: str) -> int:
+def set_token(
+    db: Database,
+    operator: Operator,
+    company_id: uuid.UUID,
+    token: str,
+    cipher: TokenCipher | None = None,
+) -> int:
     """Replace a channel's access token; the audit records that it changed, never the token."""
-    set_access_token(db, company_id, token)
+    set_access_token(db, company_id, token, cipher)
     return record_action(db, operator, "channels.set_token", {}, company_id)
 
 

@@ -6,12 +6,14 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Channel, Company, User
 from db.session import Database
+from pipeline.config import get_settings
+from pipeline.crypto import TokenCipher
 from pipeline.domain.errors import Conflict, NotFound, Unauthorized, ValidationError
 
 ROLES = ("admin", "agent")
@@ -25,6 +27,9 @@ class Principal:
     company_id: uuid.UUID
     user_id: uuid.UUID
     role: str
+    key_id: uuid.UUID | None = None
+    # Requests a second this key may make; None: the deployment's WAPIPE_API_RATE_LIMIT.
+    rate_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +54,17 @@ def create_company(
     access_token: str,
     display_phone_number: str | None = None,
     waba_id: str | None = None,
+    cipher: TokenCipher | None = None,
 ) -> NewCompany:
-    """Create a company, its WhatsApp channel and an admin user with a new API key."""
+    """Create a company, its WhatsApp channel and an admin user with a new API key.
+
+    The access token is stored encrypted (``cipher``: by default, from the process settings).
+    """
     if not name.strip() or not phone_number_id.strip() or not access_token.strip():
         raise ValidationError("name, phone number id and access token are required")
+    stored_token = (cipher or TokenCipher.from_settings(get_settings())).encrypt(
+        access_token.strip()
+    )
     company_id = uuid.uuid4()
     try:
         with db.transaction() as session:
@@ -61,7 +73,7 @@ def create_company(
                 insert(Channel).values(
                     company_id=company_id,
                     phone_number_id=phone_number_id.strip(),
-                    access_token=access_token.strip(),
+                    access_token=stored_token,
                     display_phone_number=display_phone_number,
                     waba_id=waba_id,
                 )
@@ -89,17 +101,47 @@ def _add_user(
     session: Session, company_id: uuid.UUID, name: str, role: str
 ) -> tuple[uuid.UUID, str]:
     user_id = uuid.uuid4()
-    api_key = _new_key()
     session.execute(insert(User).values(id=user_id, company_id=company_id, name=name, role=role))
+    _, api_key = add_key(session, company_id, user_id)
+    return user_id, api_key
+
+
+def add_key(
+    session: Session, company_id: uuid.UUID, user_id: uuid.UUID, rate_limit: int | None = None
+) -> tuple[uuid.UUID, str]:
+    """A new API key for a user, in the caller's transaction: its id and the key (shown once)."""
+    key_id = uuid.uuid4()
+    api_key = _new_key()
     session.execute(
         insert(ApiKey).values(
+            id=key_id,
             company_id=company_id,
             user_id=user_id,
             key_hash=hash_key(api_key),
             prefix=api_key[: len(_KEY_PREFIX) + 6],
+            rate_limit=rate_limit,
         )
     )
-    return user_id, api_key
+    return key_id, api_key
+
+
+# A live key and its user, and the key's last use noted in the same round trip. This runs on
+# a cache miss only (once per WAPIPE_AUTH_CACHE_SECONDS per key and process), and writes at
+# most once a minute per key: `last_used_at` is exact to the minute, and costs no write per
+# request.
+_AUTHENTICATE_SQL = text("""
+WITH live AS (
+    SELECT k.id, k.company_id, k.user_id, k.rate_limit, k.last_used_at, u.role
+    FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
+), used AS (
+    UPDATE api_keys SET last_used_at = now()
+    FROM live
+    WHERE api_keys.id = live.id
+      AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '1 minute')
+)
+SELECT id, company_id, user_id, rate_limit, role FROM live
+""")
 
 
 class PrincipalCache:
@@ -119,6 +161,9 @@ class PrincipalCache:
             return None
         return hit[1]
 
+    def clear(self) -> None:
+        self._found.clear()
+
     def put(self, key_hash: bytes, principal: Principal) -> None:
         if self._ttl <= 0:
             return
@@ -137,16 +182,11 @@ def authenticate(
     known = cache.get(key_hash) if cache is not None else None
     if known is not None:
         return known
-    query = (
-        select(ApiKey.company_id, ApiKey.user_id, User.role)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    )
     with db.statement() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_AUTHENTICATE_SQL, {"key_hash": key_hash}).first()
     if row is None:
         raise Unauthorized("missing or invalid API key")
-    principal = Principal(row.company_id, row.user_id, row.role)
+    principal = Principal(row.company_id, row.user_id, row.role, row.id, row.rate_limit)
     if cache is not None:
         cache.put(key_hash, principal)
     return principal

@@ -99,9 +99,15 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_retired_wamids_message_id", "retired_wamids", ["message_id"])
+    # --- api keys and rate limits
+    op.add_column("api_keys", sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("api_keys", sa.Column("rate_limit", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    # --- api keys and rate limits
+    op.drop_column("api_keys", "rate_limit")
+    op.drop_column("api_keys", "last_used_at")
     # --- retries start a new attempt
     op.drop_index("ix_retired_wamids_message_id", table_name="retired_wamids")
     op.drop_table("retired_wamids")
