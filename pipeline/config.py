@@ -25,9 +25,11 @@ class Settings(BaseSettings):
 
     # Dramatiq keys live under this prefix, so several deployments (or test runs) can share Redis.
     wapipe_queue_namespace: str = "wapipe"
-    # A claimed message is in flight in one worker until its lease expires; it must outlast
-    # the longest provider call (http timeout x in-process tries), or two workers could send.
-    wapipe_lease_seconds: int = 60
+    # A claimed message is in flight in one worker until its lease expires. The worker's
+    # heartbeat renews it every 2 s while the send runs, and a worker that dies gives up
+    # its leases at once (its PostgreSQL session ends): this only bounds a live worker
+    # that cannot reach PostgreSQL.
+    wapipe_lease_seconds: int = 30
     wapipe_http_timeout_seconds: float = 10.0
     wapipe_http_tries: int = 3
     # Delivery attempts (Dramatiq deliveries of the job) before a message is failed for good.

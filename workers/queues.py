@@ -8,12 +8,18 @@ not yet acked (ready, or taken by a worker), ``<ns>:<queue>.DQ.msgs`` the delaye
 letters older than 7 days by itself.
 """
 
+import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from dramatiq.brokers.redis import RedisBroker
 
-from workers.broker import QUEUES
+from workers.broker import DELIVERIES, QUEUES
+
+# A delivery job's first argument is the message id (workers/actors.py); Dramatiq encodes
+# a job as JSON with `args` right after the actor's name.
+_FIRST_ARG = re.compile(rb'"args":\s*\["([0-9a-f-]{36})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,21 @@ class RedisQueues:
     def pending_jobs(self, queue: str) -> list[bytes]:
         """Every job of the queue not yet acknowledged (ready or taken), as stored."""
         return list(self._client.hvals(self._key(queue, ".msgs")))
+
+    def delivery_message_ids(self) -> set[uuid.UUID]:
+        """Messages with a delivery job not yet acknowledged: ready, delayed, or taken by a
+        worker (alive or dead: a dead worker's jobs go back to the queue by themselves).
+
+        Both hashes are read in one MULTI: a job moving between them (a retry into the
+        delay queue, a due job out of it) is written to the new one before it leaves the
+        old, so an atomic read sees it at least once.
+        """
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hvals(self._key(DELIVERIES, ".msgs"))
+        pipe.hvals(self._key(DELIVERIES, ".DQ.msgs"))
+        ready_or_taken, delayed = pipe.execute()
+        found = (_FIRST_ARG.search(job) for job in (*ready_or_taken, *delayed))
+        return {uuid.UUID(match.group(1).decode()) for match in found if match}
 
     def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The queue's dead letters, in the order they died."""

@@ -79,7 +79,6 @@ class Stack:
         self._spawn("fake-provider", fake, env)
         self._spawn("api", api_argv("127.0.0.1", self.ports.api, 2, 8), env)
         self._spawn("worker", worker_argv(2, 4, QUEUES), env)
-        self._spawn("sweeper", [*_WAPIPE, "sweep", "--every", "15s"], env)
         self._wait_ready(f"{self.fake_url}/_fake/healthz", "fake provider")
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self.console.print(

@@ -73,7 +73,26 @@ def render(stats: Stats) -> RenderableType:
         parts.append(paused_table)
     else:
         parts.append(Text("paused channels: none"))
+    parts.append(_nodes(stats))
     return Group(*parts)
+
+
+def _nodes(stats: Stats) -> RenderableType:
+    if not stats.nodes:
+        return Text("worker nodes: none alive (nothing is delivered or maintained)", style="red")
+    table = Table(title="worker nodes", box=None, pad_edge=False, header_style="bold")
+    for column in ("HOST", "PID", "QUEUES", "HEARTBEAT", "ROLE"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for node in stats.nodes:
+        beat = (stats.at - _parse(node["heartbeat_at"])).total_seconds()
+        table.add_row(
+            safe(node["host"]),
+            str(node["pid"]),
+            ",".join(node["queues"]),
+            f"{age(beat)} ago",
+            "[bold]leader[/]" if node["leader"] else "",
+        )
+    return table
 
 
 def _parse(iso: str) -> datetime:
@@ -95,7 +114,8 @@ def stats_command(
     iterations: int | None,
     as_json: bool,
 ) -> None:
-    """Messages per status and company, queue depths, backlogs and paused channels."""
+    """Messages per status and company, queue depths, backlogs, paused channels, and the
+    live worker nodes (which one leads)."""
     seconds = parse_duration(interval)
     out = console()
 

@@ -12,6 +12,7 @@ import click
 from pipeline.bootstrap import Container
 from pipeline.cli.context import pass_container
 from pipeline.services.sweeper import SweepReport, sweep
+from workers.queues import RedisQueues
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -31,6 +32,7 @@ def _as_json(report: SweepReport) -> str:
             "messages": [str(m) for m in report.messages],
             "webhooks": report.webhooks,
             "enqueue_errors": report.enqueue_errors,
+            "taken_over": report.taken_over,
             "expired_idempotency_keys": report.expired_idempotency_keys,
         }
     )
@@ -52,7 +54,8 @@ def _line(report: SweepReport) -> str:
     "--grace",
     default=None,
     metavar="DURATION",
-    help="How overdue a job must be (default WAPIPE_SWEEP_GRACE_SECONDS).",
+    help="How overdue a job must be when Redis cannot tell whether it is gone "
+    "(default WAPIPE_SWEEP_GRACE_SECONDS).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per sweep.")
 @pass_container
@@ -79,6 +82,7 @@ def sweep_command(
                 container.queue,
                 int(grace_seconds),
                 container.settings.wapipe_sweep_batch,
+                RedisQueues(container.broker),
             )
             click.echo(_as_json(report) if as_json else _line(report))
             if once or stop.wait(interval):

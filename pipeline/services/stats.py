@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from db.session import Database
 from pipeline.domain.statuses import Status
+from pipeline.services.nodes import live_nodes
 from workers.queues import queue_depths
 
 STATUSES = [s.value for s in Status]
@@ -66,6 +67,8 @@ class Stats:
     webhook_backlog: dict[str, Any] = field(default_factory=dict)
     paused_channels: list[dict[str, Any]] = field(default_factory=list)
     ambiguous_resends: int = 0
+    # Live worker nodes (their PostgreSQL session holds their lock), the leader flagged.
+    nodes: list[dict[str, Any]] = field(default_factory=list)
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c["counts"][s] for c in self.companies.values()) for s in STATUSES}
@@ -81,6 +84,7 @@ class Stats:
             "webhook_backlog": self.webhook_backlog,
             "paused_channels": self.paused_channels,
             "ambiguous_resends": self.ambiguous_resends,
+            "nodes": self.nodes,
         }
 
 
@@ -119,6 +123,7 @@ def collect_stats(db: Database, broker: RedisBroker, company_id: uuid.UUID | Non
             for row in session.execute(_PAUSED_SQL, params)
         ]
         stats.ambiguous_resends = int(session.execute(_AMBIGUOUS_SQL, params).scalar_one())
+    stats.nodes = [node.as_dict() for node in live_nodes(db)]
     try:
         stats.queues = queue_depths(broker)
     except redis.RedisError as exc:

@@ -1,49 +1,69 @@
-"""The sweeper: PostgreSQL is the source of truth, the queue only a hint.
+"""The sweep: PostgreSQL is the source of truth, the queue only a hint.
 
-Finds messages whose job was lost (the API died between commit and enqueue, a worker was
-killed, Redis restarted empty) and enqueues them again. A duplicate job is harmless: the
-claim lets one worker at a time send a message. Webhook deliveries need no job (the
-workers' appliers read them from PostgreSQL); the sweeper applies those no applier took
-within the grace period, so an operator's sweep works with no worker running.
+Finds messages owed a send that no job will deliver any more, and enqueues them again:
+the API died between commit and enqueue, a worker was killed holding one, Redis restarted
+empty. The elected leader among the workers sweeps every few seconds (workers/leader.py);
+`wapipe sweep` does the same for an operator. Webhook deliveries need no job (the workers'
+appliers read them from PostgreSQL); the sweep applies those no applier took within the
+grace period, so an operator's sweep works with no worker running.
+
+A message is enqueued again when its job is gone, not merely late: the sweep reads which
+messages have a job in Redis (queued, delayed or taken by a worker) and enqueues only the
+others, so it never doubles a job that is queued and needs no grace period to be sure.
+Only when Redis cannot be read does it fall back to the grace period. A duplicate job
+would be harmless anyway: the claim lets one worker at a time send a message.
 """
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import text
 
 from db.session import Database
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import purge_idempotency_keys
+from pipeline.services.nodes import EXPIRE_DEAD_LEASES_SQL
 from pipeline.services.ports import TaskQueue
 from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
 
-# Messages owed a send whose job is overdue by the grace period, that no live worker holds
-# and whose channel is not paused; only the first such message of each conversation (the
-# rest follow it in order).
-# SKIP LOCKED and the `enqueued_at` bump let several sweepers run without doubling work.
-_DUE_MESSAGES_SQL = text("""
-WITH due AS (
-    SELECT m.id FROM messages m
-    WHERE m.status = 'sending' AND m.deleted_at IS NULL
-      AND m.enqueued_at < now() - make_interval(secs => :grace)
-      AND NOT EXISTS (SELECT 1 FROM channels c
-                      WHERE c.company_id = m.company_id AND c.paused_at IS NOT NULL)
-      AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-      AND NOT EXISTS (
-          SELECT 1 FROM messages e
-          WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
-            AND e.status = 'sending' AND e.deleted_at IS NULL)
-    ORDER BY m.enqueued_at
-    LIMIT :batch
-    FOR UPDATE OF m SKIP LOCKED
-)
-UPDATE messages SET enqueued_at = now() FROM due WHERE messages.id = due.id
-RETURNING messages.id
+# A job is handed to Redis just after its message commits: one younger than this may be
+# on its way, so its absence from Redis proves nothing yet.
+SETTLE_SECONDS = 5
+
+
+class QueuedJobs(Protocol):
+    def delivery_message_ids(self) -> Collection[uuid.UUID]:
+        """Messages with a delivery job in the broker: queued, delayed or being worked on."""
+        ...
+
+
+# Messages owed a send that no live worker holds and whose channel is not paused; only the
+# first such message of each conversation (the rest follow it in order). SKIP LOCKED lets
+# several sweeps run at once without doubling work; the rows stay locked while Redis is
+# read, so a worker cannot claim and finish one in between.
+_OWED_SQL = text("""
+SELECT m.id, m.enqueued_at < now() - make_interval(secs => :grace) AS overdue
+FROM messages m
+WHERE m.status = 'sending' AND m.deleted_at IS NULL
+  AND m.enqueued_at < now() - make_interval(secs => :settle)
+  AND NOT EXISTS (SELECT 1 FROM channels c
+                  WHERE c.company_id = m.company_id AND c.paused_at IS NOT NULL)
+  AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+  AND NOT EXISTS (
+      SELECT 1 FROM messages e
+      WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
+        AND e.status = 'sending' AND e.deleted_at IS NULL)
+ORDER BY m.enqueued_at
+LIMIT :batch
+FOR UPDATE OF m SKIP LOCKED
 """)
+
+_MARK_ENQUEUED_SQL = text("UPDATE messages SET enqueued_at = now() WHERE id = ANY(:ids)")
 
 
 @dataclass
@@ -52,6 +72,8 @@ class SweepReport:
     webhooks: list[int] = field(default_factory=list)
     enqueue_errors: int = 0
     expired_idempotency_keys: int = 0
+    # Messages whose worker node died holding them (part of `messages`).
+    taken_over: int = 0
 
     def __str__(self) -> str:
         return (
@@ -61,16 +83,54 @@ class SweepReport:
         )
 
 
-def sweep(db: Database, queue: TaskQueue, grace_seconds: int, batch: int = 1000) -> SweepReport:
-    """Re-enqueue every overdue message, once per grace; apply overdue webhook deliveries."""
-    params = {"grace": grace_seconds, "batch": batch}
-    with db.transaction() as session:
-        messages = list(session.execute(_DUE_MESSAGES_SQL, params).scalars())
+def sweep(
+    db: Database,
+    queue: TaskQueue,
+    grace_seconds: int,
+    batch: int = 1000,
+    jobs: QueuedJobs | None = None,
+) -> SweepReport:
+    """Enqueue every message whose job is gone (or, without `jobs`, overdue by the grace);
+    hand dead nodes' messages on; apply overdue webhook deliveries."""
+    # A dead node's lease is given up at once, and its message enqueued even though its
+    # job may come back from the dead worker's unacknowledged set later (a harmless twin).
+    taken_over = [row.id for row in db.run(EXPIRE_DEAD_LEASES_SQL)]
+    lost = _lost_messages(db, grace_seconds, batch, jobs)
+    messages = list(dict.fromkeys([*taken_over, *lost]))
     report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
-    # A broker still down: the bumped `enqueued_at` brings them back one grace later.
+    report.taken_over = len(taken_over)
+    # A broker still down: the bumped `enqueued_at` brings them back one sweep later.
     report.enqueue_errors = enqueue_after_commit(queue, messages)
     # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
     report.expired_idempotency_keys = purge_idempotency_keys(db)
     if messages or report.webhooks:
         log.info("%s", report)
     return report
+
+
+def _lost_messages(
+    db: Database, grace_seconds: int, batch: int, jobs: QueuedJobs | None
+) -> list[uuid.UUID]:
+    params = {"grace": grace_seconds, "settle": min(SETTLE_SECONDS, grace_seconds), "batch": batch}
+    with db.transaction() as session:
+        owed = session.execute(_OWED_SQL, params).all()
+        if not owed:
+            return []
+        queued = _queued(jobs)
+        if queued is None:  # cannot tell which jobs are gone: only the overdue ones
+            lost = [row.id for row in owed if row.overdue]
+        else:
+            lost = [row.id for row in owed if row.id not in queued]
+        if lost:
+            session.execute(_MARK_ENQUEUED_SQL, {"ids": lost})
+    return lost
+
+
+def _queued(jobs: QueuedJobs | None) -> Collection[uuid.UUID] | None:
+    if jobs is None:
+        return None
+    try:
+        return jobs.delivery_message_ids()
+    except Exception as error:  # Redis down or restarting: fall back to the grace period
+        log.warning("cannot read the queued jobs (%s); sweeping by grace period only", error)
+        return None

@@ -30,6 +30,8 @@ class ChaosStack:
     api_key: str
     company_id: uuid.UUID
     database_url: str
+    # Every `wapipe worker` (each a group of processes, as on separate hosts); `worker` first.
+    workers: list[Process] = field(default_factory=list)
 
 
 @dataclass
@@ -49,10 +51,15 @@ def chaos_stack(
     api_faults: str = "",
     worker_faults: str = "",
     fake_args: tuple[str, ...] = (),
+    env: dict[str, str | None] | None = None,
+    worker_groups: int = 1,
 ) -> Iterator[ChaosStack]:
+    """Only what the README's Quickstart starts: the API and the worker (no sweeper: the
+    workers' leader does its work), plus the fake provider. ``env`` overrides settings (None:
+    the default)."""
     api_port, fake_port = free_port(), free_port()
     api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
-    base = {
+    defaults: dict[str, str | None] = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "WHATSAPP_API_BASE_URL": f"{fake_url}/v21.0",
@@ -69,6 +76,7 @@ def chaos_stack(
         "WAPIPE_RETRY_MAX_BACKOFF_MS": "2000",
         "WAPIPE_MAX_ATTEMPTS": "30",
     }
+    base = {k: v for k, v in (defaults | (env or {})).items() if v is not None}
     pnid, token = str(uuid.uuid4().int % 10**15), f"tok-{uuid.uuid4().hex}"
     database = Database(make_engine(database_url, pool_size=1))
     new = tenants.create_company(database, "Chaos Co", pnid, token)
@@ -87,19 +95,21 @@ def chaos_stack(
         stack_env(base | {"WAPIPE_FAULTS": api_faults}),
         logs / "api.log",
     )
-    worker = Process(
-        "worker",
-        [*WAPIPE, "worker", "--processes", "2", "--threads", "4"],
-        stack_env(base | {"WAPIPE_FAULTS": worker_faults}),
-        logs / "worker.log",
-    )
-    sweeper = Process(
-        "sweeper", [*WAPIPE, "sweep", "--every", "1s"], stack_env(base), logs / "sweeper.log"
-    )
-    with running(fake, api, worker, sweeper), Supervisor(api, worker, sweeper):
+    workers = [
+        Process(
+            f"worker-{n}" if n else "worker",
+            [*WAPIPE, "worker", "--processes", "2", "--threads", "4"],
+            stack_env(base | {"WAPIPE_FAULTS": worker_faults}),
+            logs / (f"worker-{n}.log" if n else "worker.log"),
+        )
+        for n in range(worker_groups)
+    ]
+    with running(fake, api, *workers), Supervisor(api, *workers):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
-        yield ChaosStack(api_url, fake_url, api, worker, new.api_key, new.company_id, database_url)
+        yield ChaosStack(
+            api_url, fake_url, api, workers[0], new.api_key, new.company_id, database_url, workers
+        )
 
 
 def send_load(

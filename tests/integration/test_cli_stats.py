@@ -1,7 +1,10 @@
 """`wapipe stats`: counts, queue depths, backlogs and ambiguous resends, once or watched."""
 
+import os
 import uuid
+from typing import Any
 
+from dramatiq import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
@@ -10,7 +13,7 @@ from pipeline.bootstrap import Container
 from pipeline.config import Settings
 from tests.cli_support import Wapipe
 from tests.conftest import APP_SECRET, Tenant
-from tests.support import send_message, signed_headers, status, status_body
+from tests.support import send_message, signed_headers, status, status_body, wait_for
 
 
 def test_stats_count_a_companys_messages_and_show_the_oldest_still_sending(
@@ -96,3 +99,21 @@ def test_every_command_help_fits_80_columns(wapipe: Wapipe) -> None:
             wapipe(group, command, "--help")
     for command in ("stats", "audit", "sweep"):
         wapipe(command, "--help")
+
+
+def test_stats_show_the_live_worker_nodes_and_which_one_leads(
+    wapipe: Wapipe, worker: Worker, container: Container
+) -> None:
+    def leading() -> dict[str, Any] | None:
+        found = [n for n in wapipe.json("stats")["nodes"] if n["id"] == container.node_id]
+        return found[0] if found and found[0]["leader"] else None
+
+    node = wait_for(leading, timeout=10, interval=0.2, what="the test's worker to lead")
+    assert node["pid"] == os.getpid()
+    assert node["queues"] == ["all"]
+    output = wapipe("stats").output
+    assert "worker nodes" in output
+    assert "leader" in output
+    worker.stop(timeout=10_000)  # a node that stops leaves the list at once
+    assert all(n["id"] != container.node_id for n in wapipe.json("stats")["nodes"])
+    assert "worker nodes: none alive" in wapipe("stats").output
