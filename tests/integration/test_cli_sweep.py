@@ -5,8 +5,10 @@ import os
 import re
 import signal
 import threading
+import uuid
 
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from pipeline.bootstrap import Container
 from tests.cli_support import Wapipe
@@ -25,6 +27,28 @@ def test_sweep_once_re_enqueues_a_message_whose_job_was_lost(
     assert message_id in json.loads(report)["messages"]
     [line] = wapipe("sweep", "--once", "--grace", "0").output.splitlines()
     assert LINE.match(line), line
+
+
+def test_sweep_once_right_after_a_wipe_needs_no_grace_and_never_doubles_a_queued_job(
+    wapipe: Wapipe, client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    container.broker.flush_all()
+    lost = send_message(client, tenant)
+    container.broker.flush_all()  # Redis restarted empty: this message's job is gone
+    queued = send_message(client, tenant)  # accepted after the restart: its job is queued
+    with container.db.transaction() as session:  # both a little older than a fresh commit
+        session.execute(
+            text("UPDATE messages SET enqueued_at = now() - interval '10 seconds' "
+                 "WHERE id = ANY(:ids)"),
+            {"ids": [uuid.UUID(lost), uuid.UUID(queued)]},
+        )  # fmt: skip
+    # The default grace (60 s) has not passed, yet the lost job is found at once.
+    [report] = wapipe("sweep", "--once", "--json").output.splitlines()
+    assert lost in json.loads(report)["messages"]
+    assert queued not in json.loads(report)["messages"]
+    [again] = wapipe("sweep", "--once", "--grace", "0", "--json").output.splitlines()
+    assert {lost, queued}.isdisjoint(json.loads(again)["messages"])  # both queued: not doubled
+    container.broker.flush_all()
 
 
 def test_sweep_needs_exactly_one_of_once_or_every(wapipe: Wapipe) -> None:
