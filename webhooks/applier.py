@@ -16,7 +16,7 @@ import dramatiq
 from sqlalchemy import exc as sa_exc
 
 from db.session import Database
-from webhooks.service import apply_pending_deliveries, isolate_failures
+from webhooks.service import apply_pending_deliveries, failure_reason, isolate_failures
 from workers.broker import WEBHOOKS
 
 log = logging.getLogger("wapipe.webhooks.applier")
@@ -60,7 +60,11 @@ class WebhookApplier:
             try:
                 applied = self.apply_once()
             except Exception as error:  # the thread must outlive any one failure
-                reason = error.orig if isinstance(error, sa_exc.OperationalError) else error
+                reason = (
+                    error.orig
+                    if isinstance(error, sa_exc.OperationalError)
+                    else failure_reason(error)
+                )
                 log.warning("applying webhooks failed (%s); again in %.1fs", reason, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, ERROR_BACKOFF_MAX_S)
@@ -72,13 +76,20 @@ class WebhookApplier:
             self._stopping.wait(wait)
 
     def apply_once(self) -> int:
-        """One batch; a batch that fails for its content is applied delivery by delivery."""
+        """One batch; a batch that fails is applied delivery by delivery, item by item.
+
+        Whatever failed (a bad item, a deadlock, a delivery that exhausts a resource) the
+        isolated pass either applies each delivery or counts a try against it, so no batch
+        is retried forever; only a database that is down raises (the loop backs off).
+        """
         try:
             return len(apply_pending_deliveries(self._db, self._batch))
-        except sa_exc.OperationalError:
-            raise  # the database, not the batch: retried whole
-        except Exception:
-            log.exception("a webhook batch failed; applying its deliveries one by one")
+        except Exception as error:
+            # The reason only: a traceback would carry the statement's parameters.
+            log.warning(
+                "a webhook batch failed (%s); applying it delivery by delivery",
+                failure_reason(error),
+            )
             return isolate_failures(self._db, self._batch)
 
 

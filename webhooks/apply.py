@@ -74,6 +74,12 @@ WHERE p.provider_message_id = ANY(CAST(:wamids AS text[]))
 RETURNING m.company_id, p.phone_number_id, p.payload, p.webhook_id
 """)
 
+# wamids that were a retried message's before its retry, with the message's company.
+_RETIRED_SQL = text("""
+SELECT r.wamid, m.company_id, m.id FROM retired_wamids r JOIN messages m ON m.id = r.message_id
+WHERE r.wamid = ANY(CAST(:wamids AS text[]))
+""")
+
 _ANY_PARKED_SQL = (
     "SELECT EXISTS (SELECT 1 FROM pending_statuses WHERE provider_message_id = %(w)s) AS any"
 )
@@ -83,7 +89,7 @@ _ANY_PARKED_SQL = (
 class ProviderStatus:
     """One status of a stored delivery, with the channel it arrived for."""
 
-    company_id: uuid.UUID | None
+    company_id: uuid.UUID
     phone_number_id: str
     item: StatusItem
     delivery_id: int | None
@@ -105,8 +111,9 @@ def apply_provider_statuses(session: Session, statuses: Iterable[ProviderStatus]
         return []
     batch = _Batch(session)
     batch.lock([s.item.id for s in wanted], [u for s in wanted if (u := _our_id(s.item))])
+    batch.find_retired(wanted)
     unmatched = [s for s in wanted if not batch.match(s)]
-    batch.park([s for s in unmatched if s.company_id is not None])
+    batch.park(unmatched)
     batch.take_parked()
     batch.write()
     return sorted({s.item.id for s in unmatched})
@@ -122,6 +129,10 @@ class _Batch:
         self.reports: dict[uuid.UUID, list[StatusReport]] = defaultdict(list)
         self.adopted: dict[str, uuid.UUID] = {}
         self.parked: list[dict[str, Any]] = []
+        # wamids of earlier attempts of retried messages: (company, message) by wamid.
+        self.retired: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+        # History rows of statuses of an earlier attempt: recorded, never applied.
+        self.stale: list[dict[str, Any]] = []
 
     def lock(self, wamids: list[str], ids: list[uuid.UUID]) -> None:
         found = self.session.execute(_LOCK_SQL, {"wamids": wamids, "ids": ids}).mappings()
@@ -130,25 +141,45 @@ class _Batch:
             if row["provider_message_id"] is not None:
                 self.by_wamid[(row["company_id"], row["provider_message_id"])] = row["id"]
 
+    def find_retired(self, statuses: Sequence[ProviderStatus]) -> None:
+        """Which wamids not recorded on a message belong to an earlier attempt of one (none
+        to look for in the common case: statuses of a send already recorded)."""
+        wamids = [s.item.id for s in statuses if (s.company_id, s.item.id) not in self.by_wamid]
+        if wamids:
+            found = self.session.execute(_RETIRED_SQL, {"wamids": wamids})
+            self.retired = {wamid: (company, message) for wamid, company, message in found}
+
     def match(self, status: ProviderStatus) -> bool:
         """Attach the status to its message: by wamid, else by our id (adopting the wamid,
-        so a status can overtake the worker's own record of the send)."""
-        if status.company_id is None:
-            return False
+        so a status can overtake the worker's own record of the send). A status of an
+        earlier attempt (a retired wamid, or our id with a wamid other than the message's)
+        is recorded in the history and moves nothing."""
         wamid = status.item.id
         message_id = self.by_wamid.get((status.company_id, wamid))
         if message_id is None:
+            company, retired_of = self.retired.get(wamid, (None, None))
+            if retired_of is not None and company == status.company_id:
+                self._record_stale(retired_of, status)
+                return True
             our_id = _our_id(status.item)
             row = self.rows.get(our_id) if our_id is not None else None
             if row is None or row["company_id"] != status.company_id:
                 return False
+            if row["provider_message_id"] is not None:
+                self._record_stale(row["id"], status)
+                return True
             message_id = row["id"]
-            if row["provider_message_id"] is None:
-                row["provider_message_id"] = wamid
-                self.by_wamid[(status.company_id, wamid)] = row["id"]
-                self.adopted[wamid] = row["id"]
+            row["provider_message_id"] = wamid
+            self.by_wamid[(status.company_id, wamid)] = row["id"]
+            self.adopted[wamid] = row["id"]
         self.reports[message_id].append(webhook_report(status.item, status.delivery_id))
         return True
+
+    def _record_stale(self, message_id: uuid.UUID, status: ProviderStatus) -> None:
+        report = webhook_report(status.item, status.delivery_id)
+        row = history_row(message_id, report, applied=False)
+        row["detail"] = (row["detail"] or {}) | {"earlier_attempt": True}
+        self.stale.append(row)
 
     def park(self, statuses: Sequence[ProviderStatus]) -> None:
         self.parked.extend(
@@ -191,6 +222,7 @@ class _Batch:
         if changed:
             columns = {name: [row[name] for row in changed] for name in _STATE}
             self.session.execute(_UPDATE_SQL, {"id": [row["id"] for row in changed], **columns})
+        history += self.stale
         if history:
             self.session.execute(insert(_history), history)
         if self.parked:

@@ -1,6 +1,5 @@
 """Customers writing in: stored as inbound messages of the contact's conversation."""
 
-import logging
 import uuid
 
 from sqlalchemy import text
@@ -8,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from webhooks.payloads import ChangeValue, InboundMessage
 
-log = logging.getLogger("wapipe.inbound")
+NAME_LENGTH = 200  # contacts.name
 
 # Deduplicated by wamid (Meta delivers at least once). Ensures contact and conversation as
 # the intake does; returns a row only when the message is new.
@@ -47,20 +46,22 @@ WHERE id = :conversation_id
 """)
 
 
-def store_inbound(session: Session, company_id: uuid.UUID, value: ChangeValue) -> None:
-    """Store every inbound message of a change; a malformed one is logged, never fatal."""
-    names = {c.wa_id: c.profile.name for c in value.contacts if c.profile is not None}
-    for message in value.messages:
-        phone = "+" + message.from_.lstrip("+")
-        if not phone[1:].isdigit():
-            log.warning("inbound message %s has an unusable sender", message.id)
-            continue
-        _store_one(session, company_id, phone, names.get(message.from_), message)
+class UnusableItem(ValueError):
+    """Raised when an item of a delivery cannot be stored as it is (recorded and skipped)."""
 
 
-def _store_one(
-    session: Session, company_id: uuid.UUID, phone: str, name: str | None, message: InboundMessage
+def sender_names(value: ChangeValue) -> dict[str, str | None]:
+    """The profile name of each sender of a change, by wa_id."""
+    return {c.wa_id: c.profile.name for c in value.contacts if c.profile is not None}
+
+
+def store_inbound(
+    session: Session, company_id: uuid.UUID, message: InboundMessage, name: str | None
 ) -> None:
+    """Store one inbound message, once per wamid; UnusableItem if its sender is not a phone."""
+    phone = "+" + message.from_.lstrip("+")
+    if not phone[1:].isdigit():
+        raise UnusableItem("the sender is not a phone number")
     body = message.text.body if message.text is not None else None
     message_id = uuid.uuid4()
     conversation_id = session.execute(
@@ -71,7 +72,8 @@ def _store_one(
             "message_id": message_id,
             "company_id": company_id,
             "phone": phone,
-            "name": name,
+            # Bounded to its column: a long profile name must not cost the message.
+            "name": name[:NAME_LENGTH] if name else None,
             "type": message.type[:16],
             "text": body,
             "content": message.model_dump_json(by_alias=True),

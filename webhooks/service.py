@@ -3,22 +3,38 @@
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db.models import Channel, WebhookDelivery, table_of
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
 from webhooks.apply import ProviderStatus, apply_parked_known, apply_provider_statuses
-from webhooks.inbound import store_inbound
-from webhooks.payloads import WebhookPayload
+from webhooks.inbound import sender_names, store_inbound
+from webhooks.payloads import InboundMessage, WebhookPayload
 
 log = logging.getLogger("wapipe.webhooks")
 _inbox = table_of(WebhookDelivery)
+
+# Statuses and inbound messages one signed delivery may carry. Meta sends a handful per
+# POST; far more is not Meta (or a misconfigured relay), and one delivery must not make an
+# applier's transaction unbounded. Refused with 400 TOO_MANY_ITEMS before it is stored.
+MAX_ITEMS = 1000
+# A delivery that failed as a whole this many times when applied on its own (its items are
+# isolated, so this is not about one bad item) is quarantined: marked processed with its
+# error, kept, and replayable by an operator; never retried forever.
+MAX_TRIES = 5
+
+
+class TooManyItems(ValidationError):
+    """Raised when a webhook delivery carries more than MAX_ITEMS statuses and messages."""
+
+    code = "TOO_MANY_ITEMS"
+
 
 # The answer to the provider waits for the body's shape check and this one autocommit
 # INSERT, nothing else (no broker, no message row). No NOTIFY to wake the appliers: it takes
@@ -58,7 +74,14 @@ def parse_payload(raw_body: bytes) -> WebhookPayload:
 
 def receive_webhook(db: Database, raw_body: bytes) -> int:
     """Store a verified delivery; an applier picks it up from PostgreSQL."""
-    parse_payload(raw_body)
+    items = sum(
+        len(v.statuses) + len(v.messages) for v in parse_payload(raw_body).message_changes()
+    )
+    if items > MAX_ITEMS:
+        raise TooManyItems(
+            f"a webhook delivery carries at most {MAX_ITEMS} statuses and messages",
+            {"items": items, "max_items": MAX_ITEMS},
+        )
     [stored] = db.run(_STORE_SQL, {"raw_body": raw_body})
     return int(stored.id)
 
@@ -77,10 +100,27 @@ def apply_pending_deliveries(db: Database, limit: int, min_age_seconds: float = 
     return [row.id for row in claimed]
 
 
+# One more try of a delivery applied on its own, counted in its own commit before the try,
+# so a try that fails (or a process that dies in it) is counted all the same.
+_COUNT_TRY_SQL = """
+UPDATE webhook_inbox SET tries = tries + 1 WHERE id = %(id)s AND processed_at IS NULL
+RETURNING tries
+"""
+
+# A failed try: its error is kept; the last allowed one quarantines the delivery.
+_FAILED_TRY_SQL = """
+UPDATE webhook_inbox SET error = %(error)s,
+    processed_at = CASE WHEN %(quarantine)s THEN now() END,
+    quarantined_at = CASE WHEN %(quarantine)s THEN now() END
+WHERE id = %(id)s AND processed_at IS NULL
+"""
+
+
 def isolate_failures(db: Database, limit: int) -> int:
-    """Apply up to ``limit`` deliveries one per transaction; one that fails for its content
-    is marked processed with its error (visible to operators) so it cannot hold back the
-    rest. A database error is raised: the delivery stays unprocessed for the next try."""
+    """After a batch failed: apply up to ``limit`` unprocessed deliveries one per
+    transaction and item by item (`process_webhook`), so a bad item is recorded and skipped
+    and a delivery that fails as a whole holds back nothing else; it is tried again later,
+    and quarantined after MAX_TRIES. A database that is down raises (the caller backs off)."""
     with db.statement() as conn:
         ids = (
             conn.execute(
@@ -93,23 +133,30 @@ def isolate_failures(db: Database, limit: int) -> int:
             .all()
         )
     for delivery_id in ids:
+        counted = db.run(_COUNT_TRY_SQL, {"id": delivery_id})
+        if not counted:
+            continue  # processed meanwhile
         try:
             process_webhook(db, delivery_id)
-        except OperationalError:
-            raise
         except Exception as error:
-            log.exception("webhook delivery %s cannot be applied", delivery_id)
-            with db.statement() as conn:
-                conn.execute(
-                    update(_inbox)
-                    .where(_inbox.c.id == delivery_id, _inbox.c.processed_at.is_(None))
-                    .values(processed_at=text("now()"), error=_reason(error))
-                )
+            quarantine = counted[0].tries >= MAX_TRIES
+            reason = failure_reason(error)
+            log.warning(
+                "webhook delivery %s could not be applied (try %s of %s%s): %s",
+                delivery_id,
+                counted[0].tries,
+                MAX_TRIES,
+                "; quarantined" if quarantine else "",
+                reason,
+            )
+            params = {"id": delivery_id, "error": reason, "quarantine": quarantine}
+            db.run(_FAILED_TRY_SQL, params)
     return len(ids)
 
 
 def process_webhook(db: Database, delivery_id: int) -> bool:
-    """Apply one stored delivery now, unless it is processed already; False if skipped."""
+    """Apply one stored delivery now, item by item, unless it is processed already; False if
+    skipped."""
     with db.transaction() as session:
         # Marking it processed first takes its row lock in the same round trip: an applier
         # skips it, a twin call waits and then finds it processed.
@@ -121,13 +168,14 @@ def process_webhook(db: Database, delivery_id: int) -> bool:
         ).scalar()
         if raw_body is None:
             return False
-        parked = apply_deliveries(session, [Delivery(delivery_id, raw_body)])
+        parked = apply_items_one_by_one(session, Delivery(delivery_id, raw_body))
     apply_parked_known(db, parked)
     return True
 
 
 def reprocess_webhook(db: Database, delivery_id: int) -> None:
-    """Apply a stored delivery again, processed or not (an operator's replay).
+    """Apply a stored delivery again, item by item, processed, quarantined or not (an
+    operator's replay); it is no longer quarantined after it.
 
     Safe to repeat: the state machine records a repeated status and changes nothing, and
     inbound messages are deduplicated by wamid. NotFound if there is no such delivery.
@@ -139,36 +187,110 @@ def reprocess_webhook(db: Database, delivery_id: int) -> None:
         )
         if raw_body is None:
             raise NotFound(f"no webhook delivery {delivery_id}")
-        parked = apply_deliveries(session, [Delivery(delivery_id, raw_body)])
+        parked = apply_items_one_by_one(session, Delivery(delivery_id, raw_body))
         session.execute(
             update(_inbox)
             .where(_inbox.c.id == delivery_id)
             # A replay keeps the time the delivery was first processed.
-            .values(processed_at=text("COALESCE(processed_at, now())"))
+            .values(
+                processed_at=text("COALESCE(processed_at, now())"),
+                quarantined_at=None,
+                error=None,
+            )
         )
     apply_parked_known(db, parked)
 
 
+@dataclass(frozen=True, slots=True)
+class InboundItem:
+    company_id: uuid.UUID
+    message: InboundMessage
+    name: str | None
+
+
+@dataclass
+class DeliveryItems:
+    """A delivery's statuses and inbound messages, and the items that cannot be applied."""
+
+    statuses: list[ProviderStatus] = field(default_factory=list)
+    inbound: list[InboundItem] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def delivery_items(session: Session, delivery: Delivery) -> DeliveryItems:
+    """Every item of ``delivery`` with the company of the channel it arrived for; an item
+    for a number no company has is an error (its status could never apply to anyone)."""
+    items = DeliveryItems()
+    for value in parse_payload(delivery.raw_body).message_changes():
+        assert value.metadata is not None
+        phone_number_id = value.metadata.phone_number_id
+        company_id = _company_of(session, phone_number_id)
+        if company_id is None:
+            reason = f"no channel has phone_number_id {phone_number_id[:64]!r}"
+            items.errors += [item_error("status", s.id, reason) for s in value.statuses]
+            items.errors += [item_error("message", m.id, reason) for m in value.messages]
+            continue
+        items.statuses += [
+            ProviderStatus(company_id, phone_number_id, item, delivery.id)
+            for item in value.statuses
+        ]
+        names = sender_names(value)
+        items.inbound += [InboundItem(company_id, m, names.get(m.from_)) for m in value.messages]
+    return items
+
+
 def apply_deliveries(session: Session, deliveries: Sequence[Delivery]) -> list[str]:
     """Every status of ``deliveries`` in one batch, then their inbound messages; returns
-    the wamids parked (see `apply_parked_known`, for after the commit)."""
+    the wamids parked (see `apply_parked_known`, for after the commit). Any failure fails
+    the whole batch: the applier then applies its deliveries item by item."""
     statuses: list[ProviderStatus] = []
-    inbound = []
+    inbound: list[InboundItem] = []
     for delivery in deliveries:
-        for value in parse_payload(delivery.raw_body).message_changes():
-            assert value.metadata is not None
-            phone_number_id = value.metadata.phone_number_id
-            company_id = _company_of(session, phone_number_id)
-            statuses.extend(
-                ProviderStatus(company_id, phone_number_id, item, delivery.id)
-                for item in value.statuses
-            )
-            if company_id is not None and value.messages:
-                inbound.append((company_id, value))
+        items = delivery_items(session, delivery)
+        statuses += items.statuses
+        inbound += items.inbound
+        if items.errors:
+            _record_item_errors(session, delivery.id, items.errors)
     parked = apply_provider_statuses(session, statuses)
-    for company_id, value in inbound:
-        store_inbound(session, company_id, value)
+    for item in inbound:
+        store_inbound(session, item.company_id, item.message, item.name)
     return parked
+
+
+def apply_items_one_by_one(session: Session, delivery: Delivery) -> list[str]:
+    """Apply each item of ``delivery`` in a savepoint of its own: one that fails is
+    recorded in the delivery's `item_errors` and skipped, the others are applied. Returns
+    the wamids parked."""
+    items = delivery_items(session, delivery)
+    errors = list(items.errors)
+    parked: list[str] = []
+    for status in items.statuses:
+        try:
+            with session.begin_nested():
+                parked += apply_provider_statuses(session, [status])
+        except Exception as error:
+            errors.append(item_error("status", status.item.id, failure_reason(error)))
+    for item in items.inbound:
+        try:
+            with session.begin_nested():
+                store_inbound(session, item.company_id, item.message, item.name)
+        except Exception as error:
+            errors.append(item_error("message", item.message.id, failure_reason(error)))
+    if errors:
+        log.warning("webhook delivery %s: %s item(s) skipped", delivery.id, len(errors))
+    _record_item_errors(session, delivery.id, errors)
+    return parked
+
+
+def item_error(kind: str, item_id: str, reason: str) -> dict[str, Any]:
+    """How a skipped item is recorded: what it was, its id (a wamid) and why."""
+    return {"kind": kind, "id": item_id[:256], "error": reason}
+
+
+def _record_item_errors(session: Session, delivery_id: int, errors: list[dict[str, Any]]) -> None:
+    session.execute(
+        update(_inbox).where(_inbox.c.id == delivery_id).values(item_errors=errors or None)
+    )
 
 
 # phone_number_id -> company: a channel never moves to another company (the id is unique),
@@ -187,7 +309,8 @@ def _company_of(session: Session, phone_number_id: str) -> uuid.UUID | None:
     return company_id
 
 
-def _reason(error: Exception) -> str:
-    # The first line only: SQLAlchemy appends the statement and its parameters.
+def failure_reason(error: Exception) -> str:
+    """An error in a few words for operators: its type and the first line of its message.
+    SQLAlchemy appends the statement and its parameters (message text) after that line."""
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {first}"[:2000]
+    return f"{type(error).__name__}: {first}"[:500]

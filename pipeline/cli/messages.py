@@ -112,8 +112,14 @@ def render_story(out: Console, story: dict[str, Any]) -> None:
     facts.add_row("company", f"{safe(story['company'])} ({story['company_id']})")
     facts.add_row("to", story["to"])
     facts.add_row("status", f"[{STYLE.get(status, '')}]{status}[/]")
+    this_round = (
+        f", {story['attempts']} since the last retry"
+        if story["attempts_total"] != story["attempts"]
+        else ""
+    )
     facts.add_row(
-        "attempts", f"{story['attempts']} (ambiguous resends: {story['ambiguous_resends']})"
+        "attempts",
+        f"{story['attempts_total']}{this_round} (ambiguous resends: {story['ambiguous_resends']})",
     )
     facts.add_row("wamid", safe(story["provider_message_id"] or "-"))
     if story["error"]:
@@ -143,6 +149,19 @@ def render_story(out: Console, story: dict[str, Any]) -> None:
     out.print(history)
     if not all(h["applied"] for h in story["history"]):
         out.print("[dim]applied no: a repeated or late report; it changed nothing[/]")
+
+    if story["earlier_rounds"]:
+        rounds = Table(title="before each retry", box=None, pad_edge=False, header_style="bold")
+        for column in ("RETRIED", "WAMID", "LAST TIMES", "ERROR"):
+            rounds.add_column(column, overflow="fold")
+        for r in story["earlier_rounds"]:
+            rounds.add_row(
+                short_time(_at(r["retried_at"])),
+                safe(r.get("provider_message_id") or "-"),
+                _round_times(r),
+                safe(_round_error(r)),
+            )
+        out.print(rounds)
 
     if story["attempts_log"]:
         attempts = Table(title="delivery attempts", box=None, pad_edge=False, header_style="bold")
@@ -178,6 +197,23 @@ def render_story(out: Console, story: dict[str, Any]) -> None:
         out.print(actions)
 
 
+def _round_times(earlier: dict[str, Any]) -> str:
+    names = ("sent_at", "delivered_at", "read_at", "failed_at")
+    return " ".join(
+        f"{name.removesuffix('_at')} {short_time(_at(earlier[name]))}"
+        for name in names
+        if earlier.get(name)
+    )
+
+
+def _round_error(earlier: dict[str, Any]) -> str:
+    if not earlier.get("error_code"):
+        return "-"
+    parts = [f"{earlier['error_code']}: {earlier.get('error_title') or '-'}"]
+    parts += [earlier[k] for k in ("error_details", "fbtrace_id") if earlier.get(k)]
+    return " / ".join(parts)
+
+
 def _detail(detail: dict[str, Any], wamid: str | None) -> str:
     """A history entry's detail in a few words: where it came from, which error."""
     words = []
@@ -187,7 +223,12 @@ def _detail(detail: dict[str, Any], wamid: str | None) -> str:
         elif key == "webhook_id" and value is not None:
             words.append(f"webhook #{value}")
         elif key == "error":
-            words.append(f"error {value.get('code')}")
+            fbtrace = f" fbtrace {value['fbtrace_id']}" if value.get("fbtrace_id") else ""
+            words.append(f"error {value.get('code')}{fbtrace}")
+        elif key == "previous_attempt":
+            words.append("a new round (see below)")
+        elif key == "earlier_attempt":
+            words.append("of an attempt before a retry")
         elif key == "wamid":
             if value != wamid:  # the message's own wamid is shown above
                 words.append(f"wamid {value}")

@@ -1,9 +1,11 @@
-"""`wapipe webhooks replay`: apply stored webhook deliveries again (a no-op when repeated)."""
+"""`wapipe webhooks list|replay`: the stored deliveries, what could not be applied, and
+applying them again (a no-op when repeated)."""
 
 from datetime import datetime
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from pipeline.bootstrap import Container
 from pipeline.cli.context import (
@@ -14,10 +16,17 @@ from pipeline.cli.context import (
     json_option,
     pass_container,
     reason_option,
+    safe,
+    short_time,
     yes_option,
 )
 from pipeline.services.audit import Operator
-from pipeline.services.webhook_replay import find_webhooks, replay_webhooks
+from pipeline.services.webhook_replay import (
+    StoredWebhook,
+    find_webhooks,
+    list_webhooks,
+    replay_webhooks,
+)
 
 
 @click.group()
@@ -80,3 +89,51 @@ def replay_command(
         )
         return
     out.print(f"replayed {len(found)} deliveries (audit #{action_id})")
+
+
+@webhooks.command("list")
+@click.option(
+    "--failed", is_flag=True, help="Only those quarantined, failing, or with items skipped."
+)
+@click.option("--since", type=MOMENT, help="Received at or after: ISO or 30m/2h/1d.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
+@pass_container
+def list_command(
+    container: Container, failed: bool, since: datetime | None, limit: int, as_json: bool
+) -> None:
+    """The latest stored deliveries, newest first, with what could not be applied.
+
+    A quarantined delivery failed MAX_TRIES times as a whole and is no longer retried:
+    fix the cause, then `wapipe webhooks replay --id ID`. Skipped items were recorded and
+    the rest of their delivery applied.
+    """
+    found = list_webhooks(container.db, failed, since, limit)
+    if as_json:
+        echo_json([d.as_dict() for d in found])
+        return
+    out = console()
+    if not found:
+        out.print("no stored deliveries" + (" with a problem" if failed else ""))
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "RECEIVED", "STATE", "TRIES"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("PROBLEM", overflow="fold")
+    for delivery in found:
+        table.add_row(
+            str(delivery.id),
+            short_time(delivery.received_at),
+            delivery.state,
+            str(delivery.tries),
+            safe(_problem(delivery)),
+        )
+    out.print(table)
+
+
+def _problem(delivery: StoredWebhook) -> str:
+    """The delivery's error, and its skipped items in a few words."""
+    parts = [delivery.error] if delivery.error else []
+    for item in delivery.item_errors or []:
+        parts.append(f"{item['kind']} {item['id']} skipped: {item['error']}")
+    return "; ".join(parts) or "-"

@@ -83,6 +83,7 @@ WHERE m.id = %(id)s AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND (old.lease_expires_at IS NULL OR old.lease_expires_at <= now())
   AND {_head_of_line("old")} = old.id
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
+          m.earlier_attempts,
           m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
           now() - m.queued_at > make_interval(secs => %(max_age)s) AS expired,
@@ -169,6 +170,13 @@ class Claim:
     reply_to_wamid: str | None = None
     previous_owner: str | None = None
     sent_at: datetime | None = None
+    # Attempts of the rounds before the latest retry: attempt numbers go on from them.
+    earlier_attempts: int = 0
+
+    @property
+    def attempt_number(self) -> int:
+        """This attempt's number over the message's life, retries included."""
+        return self.earlier_attempts + self.attempts
 
     @property
     def outcome_unknown(self) -> bool:
@@ -330,7 +338,7 @@ class Deliverer:
                 "applied": decision.applied,
                 "at": report.at,
                 "detail": json.dumps(report.detail),
-                "attempt": claim.attempts,
+                "attempt": claim.attempt_number,
                 "started_at": claim.claimed_at,
             },
         )
@@ -398,7 +406,7 @@ class Deliverer:
     ) -> Insert:
         return insert(_attempts).values(
             message_id=claim.id,
-            attempt=claim.attempts,
+            attempt=claim.attempt_number,
             worker=self.worker_id,
             started_at=claim.claimed_at,
             outcome=outcome,

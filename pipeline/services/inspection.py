@@ -137,6 +137,9 @@ def message_story(db: Database, message_id: uuid.UUID) -> dict[str, Any]:
             "fbtrace_id": message.fbtrace_id,
             "ambiguous_resends": message.ambiguous_resends,
             "queued_at": message.queued_at.isoformat(),
+            # Attempts over the message's life; `attempts` is the current round's (its
+            # budget), reset by a retry.
+            "attempts_total": message.earlier_attempts + message.attempts,
             "history": status_history(session, message_id, with_detail=True),
             "attempts_log": _attempts(session, message_id),
             "operator_actions": [
@@ -144,8 +147,21 @@ def message_story(db: Database, message_id: uuid.UUID) -> dict[str, Any]:
             ],
             "waiting": _waiting(session, message) if message.status == Status.SENDING else None,
         }
+    story["earlier_rounds"] = earlier_rounds(story["history"])
     story["advice"] = advice(story)
     return story
+
+
+def earlier_rounds(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What each retry moved out of the message: the round's wamid, per-status times and
+    error (the provider's code, title, details and fbtrace_id), oldest first."""
+    return [
+        {"retried_at": h["at"]} | h["detail"]["previous_attempt"]
+        for h in history
+        if h["applied"]
+        and h["status"] == Status.SENDING
+        and "previous_attempt" in (h["detail"] or {})
+    ]
 
 
 def _attempts(session: Session, message_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -4,11 +4,10 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Message
@@ -20,7 +19,7 @@ from pipeline.faults import crash_point
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.ports import TaskQueue
-from pipeline.services.statuses import StatusReport, apply_status
+from pipeline.services.statuses import start_new_attempt
 from pipeline.services.tenants import Principal
 
 log = logging.getLogger("wapipe.intake")
@@ -178,34 +177,10 @@ def retry_message(
                 "a message of a cleared or deleted conversation cannot be retried",
                 {"id": str(message_id)},
             )
-        decision = apply_status(
-            session,
-            message_id,
-            StatusReport(
-                Status.SENDING,
-                at=datetime.now(UTC),
-                source=source,
-                on_applied=RETRY_RESETS,
-            ),
-        )
+        decision = start_new_attempt(session, message_id, source)
         if decision is None or not decision.applied:
             raise Conflict("only a failed message can be retried", {"id": str(message_id)})
     enqueue_after_commit(queue, [message_id])
-
-
-# A retried message starts a fresh round: a new attempt budget, no error, no lease.
-RETRY_RESETS = {
-    "attempts": 0,
-    "error_code": None,
-    "error_title": None,
-    "error_details": None,
-    "fbtrace_id": None,
-    "failed_at": None,
-    "lease_owner": None,
-    "lease_expires_at": None,
-    "queued_at": func.now(),
-    "enqueued_at": func.now(),
-}
 
 
 _REPLIED_SQL = "SELECT 1 FROM messages WHERE id = %(id)s AND company_id = %(company_id)s"

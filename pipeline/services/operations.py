@@ -6,7 +6,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,11 +25,8 @@ from pipeline.services.audit import (
 from pipeline.services.channels import pause_channel, resume_channel, set_access_token
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.inspection import MessageFilter
-
-# The very resets the API's retry applies: an operator retry must start the same fresh round.
-from pipeline.services.intake import RETRY_RESETS
 from pipeline.services.ports import TaskQueue
-from pipeline.services.statuses import StatusReport, apply_status
+from pipeline.services.statuses import start_new_attempt
 
 log = logging.getLogger("wapipe.operations")
 
@@ -188,14 +184,8 @@ def retry_one(session: Session, action_id: int, message_id: uuid.UUID) -> tuple[
     if found != Status.FAILED:
         record_message(session, action_id, message_id, SKIPPED, found)
         return SKIPPED, found
-    report = StatusReport(
-        Status.SENDING,
-        at=datetime.now(UTC),
-        source=Source.OPERATOR,
-        detail={"operator_action": action_id},
-        on_applied=RETRY_RESETS,
-    )
-    decision = apply_status(session, message_id, report)
+    detail = {"operator_action": action_id}
+    decision = start_new_attempt(session, message_id, Source.OPERATOR, detail)
     outcome = RETRIED if decision is not None and decision.applied else SKIPPED
     record_message(session, action_id, message_id, outcome, found)
     return outcome, found

@@ -3,13 +3,14 @@
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Insert, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from db.models import Message, MessageStatusEvent, table_of
+from db.models import Message, MessageStatusEvent, RetiredWamid, table_of
 from pipeline.domain.statuses import Decision, Source, Status, decide
 
 # Each provider-reported status keeps its own timestamp, whatever the current status is, so
@@ -48,6 +49,7 @@ class StatusReport:
 # Core tables, not ORM entities: these statements run several times per message.
 _messages = table_of(Message)
 _history = table_of(MessageStatusEvent)
+_retired = table_of(RetiredWamid)
 
 
 def apply_status(
@@ -107,7 +109,14 @@ def history_row(message_id: uuid.UUID, report: StatusReport, applied: bool) -> d
     """The history entry of one report, as column values."""
     detail = dict(report.detail or {})
     if report.error is not None:
-        detail["error"] = {"code": report.error.code, "title": report.error.title}
+        # Every failure is kept whole here: the message's own error fields are cleared by
+        # a retry, the history is not.
+        detail["error"] = {
+            "code": report.error.code,
+            "title": report.error.title,
+            "details": report.error.details,
+            "fbtrace_id": report.error.fbtrace_id,
+        }
     return {
         "message_id": message_id,
         "status": report.status.value,
@@ -116,6 +125,76 @@ def history_row(message_id: uuid.UUID, report: StatusReport, applied: bool) -> d
         "at": report.at,
         "detail": detail or None,
     }
+
+
+# What a round of delivery leaves on the message, moved into the history by a retry.
+_ATTEMPT_COLUMNS = (
+    "provider_message_id",
+    *TIMESTAMP_COLUMN.values(),
+    "error_code",
+    "error_title",
+    "error_details",
+    "fbtrace_id",
+)
+
+# A retry starts a new round: a fresh attempt budget (the attempts so far go on counting in
+# `earlier_attempts`), no wamid, no per-status times, no error, no lease.
+_NEW_ROUND = {
+    "attempts": 0,
+    "earlier_attempts": _messages.c.earlier_attempts + _messages.c.attempts,
+    **dict.fromkeys(_ATTEMPT_COLUMNS),
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "queued_at": func.now(),
+    "enqueued_at": func.now(),
+    "updated_at": func.now(),
+}
+
+
+def start_new_attempt(
+    session: Session,
+    message_id: uuid.UUID,
+    source: Source,
+    detail: dict[str, Any] | None = None,
+) -> Decision | None:
+    """Retry a message: back to `sending` as a new round, if the state machine allows it.
+
+    The previous round's wamid, per-status times and error move into the history entry of
+    the retry, and its wamid is retired: a late status carrying it is recorded but never
+    moves the message (webhooks/apply.py). None if there is no such message.
+    """
+    c = _messages.c
+    row = session.execute(
+        select(c.status, *(c[name] for name in _ATTEMPT_COLUMNS))
+        .where(c.id == message_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    current = dict(row._mapping)
+    previous = {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in current.items()
+        if name != "status" and value is not None
+    }
+    report = StatusReport(
+        Status.SENDING,
+        at=datetime.now(UTC),
+        source=source,
+        detail=(detail or {}) | ({"previous_attempt": previous} if previous else {}),
+    )
+    decision, _ = plan_status(current, report)
+    if decision.applied:
+        session.execute(
+            update(_messages)
+            .where(c.id == message_id)
+            .values(status=decision.status.value, **_NEW_ROUND)
+        )
+        if current["provider_message_id"] is not None:
+            retire = {"wamid": current["provider_message_id"], "message_id": message_id}
+            session.execute(pg_insert(_retired).values(**retire).on_conflict_do_nothing())
+    session.execute(_history_insert(message_id, report, decision.applied))
+    return decision
 
 
 def _history_insert(message_id: uuid.UUID, report: StatusReport, applied: bool) -> Insert:

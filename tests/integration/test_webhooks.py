@@ -14,7 +14,6 @@ from pipeline.bootstrap import Container
 from pipeline.services.delivery import Claim, Deliverer
 from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
 from tests.support import PAYLOADS, new_phone, signed_headers, status, status_body
-from webhooks.applier import WebhookApplier
 from webhooks.apply import apply_parked_known
 from webhooks.service import process_webhook
 
@@ -379,33 +378,3 @@ def test_inbound_messages_are_stored_once_and_raise_unread(
     assert rows[0].direction == "inbound"
     assert rows[0].text == "Hi, is my order on its way?"
     assert rows[0].unread_count == 1
-
-
-def test_a_delivery_that_cannot_be_applied_is_marked_and_the_rest_of_its_batch_applied(
-    client: FlaskClient, tenant: Tenant, container: Container
-) -> None:
-    message_id = _new_message(client, tenant)
-    good = status_body(
-        tenant.phone_number_id, [status(f"wamid.{uuid.uuid4().hex}", "read", T0, biz=message_id)]
-    )
-    # A sender longer than the phone column: valid JSON of the right shape, but its insert
-    # fails, which rolls back the whole batch it is in.
-    inbound = {"from": "1" * 25, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(T0)}
-    bad = status_body(tenant.phone_number_id, [], messages=[{**inbound, "type": "text"}])
-    bad_id, good_id = _post(client, bad), _post(client, good)
-
-    while WebhookApplier(container.db).apply_once():
-        pass
-
-    assert _message(client, tenant, message_id)["status"] == "read"
-    with container.db.transaction() as session:
-        rows = dict(
-            session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.error).where(
-                    WebhookDelivery.id.in_([bad_id, good_id]),
-                    WebhookDelivery.processed_at.is_not(None),
-                )
-            ).all()
-        )
-    assert rows[good_id] is None
-    assert rows[bad_id].startswith("DataError")
