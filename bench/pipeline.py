@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from db import migrate
 from db.session import Database, make_engine
 from pipeline.services import tenants
+from pipeline.services.channels import set_send_rate
 from tests.e2e.processes import WAPIPE, Process, running, stack_env, wait_http_ok
 from tests.support import free_port
 
@@ -87,6 +88,7 @@ def main() -> None:
     migrate.upgrade(DATABASE_URL)
     database = Database(make_engine(DATABASE_URL, pool_size=1))
     company = tenants.create_company(database, "Bench", "9000001", "bench-token")
+    set_send_rate(database, company.company_id, 1000)  # Meta's upgraded tier, not 80/s
     database.dispose()
 
     api_port, fake_port = free_port(), free_port()

@@ -21,7 +21,7 @@ from fakeprovider.config import (
     error_message,
     http_status_for,
 )
-from fakeprovider.state import Channel, FakeState
+from fakeprovider.state import Arrival, Channel, FakeState
 
 _PHONE = re.compile(r"^\+?\d{7,15}$")
 _UNKNOWN_ID = (
@@ -136,6 +136,7 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
     @app.post("/<version>/<phone_number_id>/messages")
     @app.post("/<phone_number_id>/messages")
     def send(phone_number_id: str, version: str | None = None) -> Response:
+        arrived = time.time()
         state.count_request()
         raw = request.get_data()  # read first: an unread body would confuse the connection
         config = state.config()
@@ -161,6 +162,7 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
         code = state.take_rule(req.to)
         if code is None and config.error_rate > 0 and state.random() < config.error_rate:
             code = state.choice(config.error_codes)
+        state.record_arrival(phone_number_id, Arrival(arrived, req.to, code))
         if code is not None:
             return injected_error(code)
         wamid = state.record_accept(req.to, req.biz, req.body)
@@ -235,6 +237,13 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
     @app.get("/_fake/recipients/<recipient>")
     def recipient(recipient: str) -> Response:
         return json_response({"callbacks": state.recipient_callbacks(recipient.lstrip("+"))})
+
+    @app.get("/_fake/arrivals/<phone_number_id>")
+    def arrivals(phone_number_id: str) -> Response:
+        """When each send request reached the channel (epoch seconds), in order: what a
+        pacing check measures."""
+        found = [{"at": a.at, "to": a.to, "code": a.code} for a in state.arrivals(phone_number_id)]
+        return json_response({"arrivals": found})
 
     @app.get("/_fake/webhooks")
     def webhooks() -> Response:

@@ -39,6 +39,16 @@ class Rule:
     times: int
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A send request that reached a channel: when (epoch seconds), to whom, and the error
+    code it was answered with (None: accepted)."""
+
+    at: float
+    to: str
+    code: int | None
+
+
 @dataclass
 class _CallbackSends:
     wamids: list[str] = field(default_factory=list)
@@ -62,6 +72,7 @@ class FakeState:
         self._accepted = 0
         self._by_callback: dict[str, _CallbackSends] = defaultdict(_CallbackSends)
         self._by_recipient: dict[str, list[str | None]] = defaultdict(list)
+        self._arrivals: dict[str, list[Arrival]] = defaultdict(list)
 
     # -- config -----------------------------------------------------------------------------
     def config(self) -> FakeConfig:
@@ -160,6 +171,16 @@ class FakeState:
                 sends.bodies.append(body)
                 sends.order.append(self._accepted)
         return wamid
+
+    def record_arrival(self, phone_number_id: str, arrival: Arrival) -> None:
+        """Note a send request that reached a channel (what a rate limit counts)."""
+        with self._lock:
+            self._arrivals[phone_number_id].append(arrival)
+
+    def arrivals(self, phone_number_id: str) -> list[Arrival]:
+        """The channel's send requests in the order they arrived."""
+        with self._lock:
+            return list(self._arrivals.get(phone_number_id, []))
 
     def summary(self) -> dict[str, Any]:
         with self._lock:

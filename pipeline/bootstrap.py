@@ -16,6 +16,7 @@ from pipeline.services.tenants import PrincipalCache
 from webhooks.applier import WebhookApplier, WebhookApplierMiddleware
 from workers.actors import Actors, DramatiqQueue, declare_actors
 from workers.broker import make_broker
+from workers.pacing import PromptDelayedJobs, make_pacer
 
 
 class Container:
@@ -29,7 +30,10 @@ class Container:
         self.actors: Actors = declare_actors(self.broker, lambda: self)
         # Only a worker boots it: the API's broker never starts one.
         self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
-        self.queue = DramatiqQueue(self.actors)
+        # Workers release paced (delayed) jobs when due, within 100 ms.
+        self.broker.add_middleware(PromptDelayedJobs())
+        self.pacer = make_pacer(self.broker)
+        self.queue = DramatiqQueue(self.actors, self.pacer)
         self.principals = PrincipalCache(settings.wapipe_auth_cache_seconds)
         self.rate_limiter = ApiRateLimiter(
             self.broker.client, settings.wapipe_queue_namespace, settings.wapipe_api_rate_limit
@@ -46,7 +50,9 @@ class Container:
     @cached_property
     def deliverer(self) -> Deliverer:
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        return Deliverer(self.db, self.provider, self.queue, self.settings, worker_id)
+        return Deliverer(
+            self.db, self.provider, self.queue, self.settings, worker_id, gate=self.pacer
+        )
 
     def close(self) -> None:
         if "provider" in self.__dict__:

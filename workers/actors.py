@@ -8,13 +8,17 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 
 from pipeline.services.delivery import Outcome
+from pipeline.services.ports import ChannelPace
 from workers.broker import DELIVERIES
+from workers.pacing import RedisPacer
 
 if TYPE_CHECKING:
     from pipeline.bootstrap import Container
 
-# Retries are owned by the delivery service (bounded by attempts and age in PostgreSQL);
-# Dramatiq's own budget only covers unexpected errors such as a database outage.
+# Retries are owned by the delivery service (bounded by attempts and age in PostgreSQL):
+# a planned retry (backoff, throttling, a paced send waiting for its slot) is a new delayed
+# job, not a Dramatiq retry, so Dramatiq's own budget only covers unexpected errors such
+# as a database outage (a channel paced behind a long backlog may wait many times).
 _RETRY_OPTIONS: dict[str, Any] = {"max_retries": 30, "min_backoff": 1_000, "max_backoff": 60_000}
 
 
@@ -31,9 +35,12 @@ def declare_actors(broker: dramatiq.Broker, container: "Callable[[], Container]"
     """
 
     def deliver_message(message_id: str) -> None:
-        result = container().deliverer.deliver(uuid.UUID(message_id))
+        target = uuid.UUID(message_id)
+        result = container().deliverer.deliver(target)
         if result.outcome is Outcome.RETRY:
-            raise dramatiq.Retry(delay=result.retry_in_ms)
+            # Enqueued before this job is acknowledged: a crash in between leaves a twin,
+            # which the claim makes harmless.
+            container().queue.enqueue_delivery(target, result.retry_in_ms or 0)
 
     return Actors(
         deliver_message=dramatiq.actor(
@@ -48,10 +55,18 @@ def declare_actors(broker: dramatiq.Broker, container: "Callable[[], Container]"
 
 
 class DramatiqQueue:
-    """The TaskQueue port over Dramatiq: a job carries only the id."""
+    """The TaskQueue port over Dramatiq: a job carries only the id. A delayed job waits in
+    the queue's delayed set (``<q>.DQ``) until due; slots come from the channel's pacer."""
 
-    def __init__(self, actors: Actors) -> None:
+    def __init__(self, actors: Actors, pacer: RedisPacer) -> None:
         self._actors = actors
+        self._pacer = pacer
 
-    def enqueue_delivery(self, message_id: uuid.UUID) -> None:
-        self._actors.deliver_message.send(str(message_id))
+    def enqueue_delivery(self, message_id: uuid.UUID, delay_ms: int = 0) -> None:
+        if delay_ms > 0:
+            self._actors.deliver_message.send_with_options(args=(str(message_id),), delay=delay_ms)
+        else:
+            self._actors.deliver_message.send(str(message_id))
+
+    def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
+        return self._pacer.reserve_slots(channel, count)

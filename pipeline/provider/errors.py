@@ -44,14 +44,31 @@ def retry_budget(code: int | None, max_attempts: int) -> int:
 
 
 def min_backoff_ms(code: int | None, kind: ErrorKind, attempt: int, base_ms: int) -> int:
-    """The least time to wait before the next attempt, before jitter."""
+    """The least time to wait before the next attempt, before jitter (rate limits: see
+    throttle_backoff_ms)."""
     if code == 131057:  # account maintenance lasts up to about a minute
         return 60_000
-    if code == 131056:  # pair rate limit: Meta asks for 4^n seconds
-        return int(1000 * 4 ** min(attempt, 6))
-    if kind is ErrorKind.THROTTLED:
-        return int(max(base_ms, 5_000) * 2 ** (attempt - 1))
     return int(base_ms * 2 ** (attempt - 1))
+
+
+PAIR_RATE_LIMIT = 131056
+_MAX_STREAK = 6  # 4^6 s is over an hour: Meta's pair limit never asks for more
+
+
+def throttle_backoff_ms(code: int | None, streak: int, base_ms: int, max_ms: int) -> int:
+    """How long a rate-limited message waits, ``streak`` being how many of the same code it
+    met just before this one (0 the first time). 131056, the pair rate limit, is Meta's
+    4^n seconds, uncapped; the others double from ``base_ms`` up to ``max_ms``."""
+    n = min(streak, _MAX_STREAK)
+    if code == PAIR_RATE_LIMIT:
+        return int(1000 * 4**n)
+    return int(min(base_ms * 2**n, max_ms))
+
+
+def holds_channel(code: int | None) -> bool:
+    """A rate limit of the whole number, app or account (130429, 80007, 4), not of one
+    recipient: the channel as a whole must slow down."""
+    return code in _THROTTLED_CODES and code != PAIR_RATE_LIMIT
 
 
 @dataclass

@@ -1,6 +1,8 @@
-"""Pausing and resuming a company's channel: its messages wait, then go on where they were."""
+"""A company's channel: pausing and resuming it (its messages wait, then go on where they
+were), and its send rate."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +15,7 @@ from pipeline.crypto import PREFIX as TOKEN_PREFIX
 from pipeline.crypto import TokenCipher
 from pipeline.domain.errors import Conflict, NotFound, ValidationError
 from pipeline.services.enqueue import enqueue_after_commit
-from pipeline.services.ports import TaskQueue
+from pipeline.services.ports import ChannelPace, TaskQueue
 
 # The first message owed a send in each conversation of the company: the rest follow it.
 _HEADS_SQL = text("""
@@ -32,6 +34,7 @@ class ChannelState:
     paused_at: datetime | None
     pause_reason: str | None
     pause_code: str | None
+    send_rate_mps: int
 
 
 def list_channels(db: Database) -> list[ChannelState]:
@@ -44,6 +47,7 @@ def list_channels(db: Database) -> list[ChannelState]:
             Channel.paused_at,
             Channel.pause_reason,
             Channel.pause_code,
+            Channel.send_rate_mps,
         )
         .join(Company, Company.id == Channel.company_id)
         .order_by(Company.name, Channel.phone_number_id)
@@ -73,14 +77,49 @@ def resume_channel(db: Database, queue: TaskQueue, company_id: uuid.UUID) -> int
             update(Channel)
             .where(Channel.company_id == company_id, Channel.paused_at.is_not(None))
             .values(paused_at=None, pause_reason=None, pause_code=None)
-            .returning(Channel.id)
+            .returning(Channel.send_rate_mps)
         ).first()
         if resumed is None:
             _require_channel(db, company_id)
             raise Conflict("the channel is not paused", {"company_id": str(company_id)})
         heads = list(session.execute(_HEADS_SQL, {"company_id": company_id}).scalars())
-    enqueue_after_commit(queue, heads)
+    enqueue_after_commit(queue, heads, ChannelPace(company_id, resumed.send_rate_mps))
     return len(heads)
+
+
+# Meta's highest messaging throughput tier is 1,000 messages a second per number.
+MAX_SEND_RATE_MPS = 1000
+
+
+def set_send_rate(db: Database, company_id: uuid.UUID, rate_mps: int) -> int:
+    """Set how many messages a second the channel may send (all workers together); returns
+    the rate it had. Sends are gated at it from the next claim on, and messages accepted
+    from now on get slots at it; slots already given keep their times."""
+    if not 1 <= rate_mps <= MAX_SEND_RATE_MPS:
+        raise ValidationError(
+            f"the send rate must be 1 to {MAX_SEND_RATE_MPS} messages a second",
+            {"mps": rate_mps},
+        )
+    with db.transaction() as session:
+        before = session.scalar(
+            select(Channel.send_rate_mps).where(Channel.company_id == company_id).with_for_update()
+        )
+        if before is None:
+            raise NotFound("no channel for this company", {"company_id": str(company_id)})
+        session.execute(
+            update(Channel).where(Channel.company_id == company_id).values(send_rate_mps=rate_mps)
+        )
+    return before
+
+
+def channel_paces(db: Database, company_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ChannelPace]:
+    """The pace of each company's channel (companies without one are left out)."""
+    wanted = set(company_ids)
+    if not wanted:
+        return {}
+    query = select(Channel.company_id, Channel.send_rate_mps).where(Channel.company_id.in_(wanted))
+    with db.transaction() as session:
+        return {row.company_id: ChannelPace(*row) for row in session.execute(query)}
 
 
 def set_access_token(

@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,16 @@ from pipeline.crypto import TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.provider.client import OutboundText, WhatsAppClient
-from pipeline.provider.errors import ErrorKind, ProviderError, min_backoff_ms, retry_budget
-from pipeline.services.enqueue import enqueue_after_commit
-from pipeline.services.ports import TaskQueue
+from pipeline.provider.errors import (
+    ErrorKind,
+    ProviderError,
+    holds_channel,
+    min_backoff_ms,
+    retry_budget,
+    throttle_backoff_ms,
+)
+from pipeline.services.enqueue import READY_WITHIN_MS, enqueue_after_commit
+from pipeline.services.ports import ChannelPace, PacingUnavailable, SendGate, TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
 from webhooks.apply import apply_parked_for
 
@@ -84,6 +92,7 @@ WHERE m.id = %(id)s AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND {_head_of_line("old")} = old.id
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
           m.earlier_attempts,
+          c.send_rate_mps,
           m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
           now() - m.queued_at > make_interval(secs => %(max_age)s) AS expired,
@@ -94,6 +103,7 @@ RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
 # Why a claim failed: finished, paused, leased (for how long), or behind an earlier message.
 _UNCLAIMED_SQL = text(f"""
 SELECT m.status, m.conversation_id, c.paused_at IS NOT NULL AS paused,
+       m.company_id, c.send_rate_mps,
        GREATEST(0, EXTRACT(EPOCH FROM m.lease_expires_at - now()) * 1000)::bigint AS lease_ms,
        {_head_of_line("m")} <> m.id AS blocked
 FROM messages m JOIN channels c ON c.company_id = m.company_id
@@ -153,6 +163,31 @@ WHERE id = :id AND lease_owner = :owner
 """)
 
 
+# A send that must wait for its channel's slot: the claim is given back without counting
+# the attempt, and the lease kept until the slot (so no twin job sends before it, and the
+# sweep knows when the job is due).
+_AWAIT_SLOT_SQL = """
+UPDATE messages SET lease_owner = 'backoff',
+    lease_expires_at = now() + make_interval(secs => %(wait_s)s),
+    enqueued_at = now() + make_interval(secs => %(wait_s)s),
+    attempts = GREATEST(attempts - 1, 0), updated_at = now()
+WHERE id = %(id)s AND lease_owner = %(owner)s
+"""
+
+# The message's latest attempts' error codes, newest first: how many rate limits in a row.
+_RECENT_ERRORS_SQL = text("""
+SELECT error_code FROM delivery_attempts WHERE message_id = :id ORDER BY id DESC LIMIT :n
+""")
+
+# While Redis (the pacing store) does not answer, a claimed message waits this long rather
+# than be sent unpaced.
+_PACING_DOWN_WAIT_MS = 1_000
+# A paced job comes due within about 100 ms of its slot (how often workers look for due
+# jobs; a slot closer than that is not delayed at all), so the window may still be full
+# for a few ms: wait that out holding the claim, not at the back of the channel's schedule.
+_GATE_PATIENCE_MS = READY_WITHIN_MS
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A leased message and everything its send needs."""
@@ -172,6 +207,11 @@ class Claim:
     sent_at: datetime | None = None
     # Attempts of the rounds before the latest retry: attempt numbers go on from them.
     earlier_attempts: int = 0
+    send_rate_mps: int = 80
+
+    @property
+    def channel(self) -> ChannelPace:
+        return ChannelPace(self.company_id, self.send_rate_mps)
 
     @property
     def attempt_number(self) -> int:
@@ -203,6 +243,9 @@ class Deliverer:
     queue: TaskQueue
     settings: Settings
     worker_id: str
+    # Keeps each channel's send rate across all workers; None only for a Deliverer a test
+    # drives by hand.
+    gate: SendGate | None = None
 
     def deliver(self, message_id: uuid.UUID) -> DeliveryResult:
         claim = self._claim(message_id)
@@ -219,6 +262,8 @@ class Deliverer:
             error = ErrorInfo("expired", "not delivered within the maximum delivery age")
             self._fail(claim, error, "expired")
             return DeliveryResult(Outcome.FAILED)
+        if (waiting := self._await_send_slot(claim)) is not None:
+            return waiting
         try:
             wamid = self.client.send_text(claim.outbound())
         except ProviderError as error:
@@ -242,6 +287,34 @@ class Deliverer:
         row["access_token"] = TokenCipher.from_settings(self.settings).decrypt(row["access_token"])
         return Claim(**row)
 
+    def _await_send_slot(self, claim: Claim) -> DeliveryResult | None:
+        """None: the gate admitted this send. Else the claim is given back (the attempt not
+        counted) until the slot the gate reserved for it. While Redis does not answer,
+        nothing is sent unpaced: the message waits and asks again."""
+        if self.gate is None:
+            return None
+        try:
+            wait_ms = self._admit(self.gate, claim.channel)
+        except PacingUnavailable as exc:
+            log.warning("pacing unavailable; message %s waits: %s", claim.id, exc)
+            wait_ms = _PACING_DOWN_WAIT_MS
+        if wait_ms <= 0:
+            return None
+        params = {"id": claim.id, "owner": self.worker_id, "wait_s": wait_ms / 1000}
+        self.db.run(_AWAIT_SLOT_SQL, params)
+        return DeliveryResult(Outcome.RETRY, retry_in_ms=wait_ms)
+
+    @staticmethod
+    def _admit(gate: SendGate, channel: ChannelPace) -> int:
+        """0 once admitted, sleeping through short waits (a few times); else the wait for
+        the slot the gate reserved."""
+        for _ in range(3):
+            wait_ms = gate.admit(channel, _GATE_PATIENCE_MS)
+            if not 0 < wait_ms <= _GATE_PATIENCE_MS:
+                return wait_ms
+            time.sleep(wait_ms / 1000)
+        return gate.admit(channel)
+
     def _unclaimed(self, message_id: uuid.UUID) -> DeliveryResult:
         """Not claimable. Done: start the next message in line. Paused, or waiting behind an
         earlier message: drop the job (a resume, or that message, starts it again). Leased:
@@ -254,7 +327,8 @@ class Deliverer:
             if row.status != Status.SENDING:
                 next_id = _next_in_line(session, row.conversation_id, message_id)
         if next_id is not None:
-            enqueue_after_commit(self.queue, [next_id])
+            channel = ChannelPace(row.company_id, row.send_rate_mps)
+            enqueue_after_commit(self.queue, [next_id], channel)
         if row.status != Status.SENDING or row.blocked or row.paused:
             return DeliveryResult(Outcome.SKIPPED)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=int(row.lease_ms) + 250)
@@ -263,6 +337,8 @@ class Deliverer:
         if error.kind is ErrorKind.CHANNEL_HALT:
             self._halt(claim, error)
             return DeliveryResult(Outcome.SKIPPED, error=error)
+        if error.kind is ErrorKind.THROTTLED:
+            return self._throttled(claim, error)
         info = ErrorInfo(error.error_code, error.title, error.details, error.fbtrace_id)
         budget = retry_budget(error.code, self.settings.wapipe_max_attempts)
         if error.kind is ErrorKind.PERMANENT or claim.attempts >= budget:
@@ -271,6 +347,44 @@ class Deliverer:
         delay = self._backoff_ms(error, claim.attempts)
         self._hold_until_retry(claim, delay, error.kind, error=error)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=delay, error=error)
+
+    def _throttled(self, claim: Claim, error: ProviderError) -> DeliveryResult:
+        """A rate limit is no fault of the message: it backs off without using an attempt
+        (bounded by the maximum delivery age). 131056 (this recipient) waits 4^n seconds;
+        the others (130429: the number's throughput) also hold the whole channel."""
+        streak = self._throttle_streak(claim.id, error.error_code)
+        delay = throttle_backoff_ms(
+            error.code,
+            streak,
+            self.settings.wapipe_retry_min_backoff_ms,
+            self.settings.wapipe_retry_max_backoff_ms,
+        )
+        if holds_channel(error.code):
+            self._hold_channel(claim, delay)
+        delay = int(delay * random.uniform(1.0, 1.25))  # never early; a burst spreads out
+        self._hold_until_retry(
+            claim, delay, error.kind, error=error, outcome="throttled", counted=False
+        )
+        return DeliveryResult(Outcome.RETRY, retry_in_ms=delay, error=error)
+
+    def _throttle_streak(self, message_id: uuid.UUID, code: str) -> int:
+        """How many of the message's latest attempts in a row ended with ``code``."""
+        with self.db.transaction() as session:
+            recent = session.execute(_RECENT_ERRORS_SQL, {"id": message_id, "n": 8}).scalars()
+            streak = 0
+            for seen in recent:
+                if seen != code:
+                    break
+                streak += 1
+        return streak
+
+    def _hold_channel(self, claim: Claim, ms: int) -> None:
+        if self.gate is None:
+            return
+        try:
+            self.gate.hold(claim.channel, ms)
+        except PacingUnavailable as exc:  # the message's own backoff still applies
+            log.warning("could not hold the channel of company %s: %s", claim.company_id, exc)
 
     def _backoff_ms(self, error: ProviderError, attempts: int) -> int:
         base = min_backoff_ms(
@@ -289,12 +403,15 @@ class Deliverer:
         kind: ErrorKind,
         error: ProviderError | None = None,
         outcome: str | None = None,
+        counted: bool = True,
     ) -> None:
         # Keep the lease through the backoff, so a stray twin job cannot send early; the
         # scheduled retry finds it expired and claims the message again. `enqueued_at` is
-        # when that retry is due, so the sweeper leaves it alone until then.
+        # when that retry is due, so the sweeper leaves it alone until then. An attempt
+        # not `counted` (a rate limit) is given back to the message's budget.
         ambiguous = kind is ErrorKind.AMBIGUOUS
         due = func.now() + timedelta(milliseconds=delay_ms)
+        attempts = _messages.c.attempts - (0 if counted else 1)
         with self.db.transaction() as session:
             session.execute(
                 update(_messages)
@@ -303,6 +420,7 @@ class Deliverer:
                     lease_owner=AMBIGUOUS if ambiguous else BACKOFF,
                     lease_expires_at=due,
                     enqueued_at=due,
+                    attempts=func.greatest(attempts, 0),
                 )
             )
             outcome = outcome or ("ambiguous" if ambiguous else "retry")
@@ -347,7 +465,7 @@ class Deliverer:
         # so an applier parking one now either sees the wamid or is seen here).
         apply_parked_for(self.db, wamid)
         if next_id is not None:
-            enqueue_after_commit(self.queue, [next_id])
+            enqueue_after_commit(self.queue, [next_id], claim.channel)
 
     def _record_sent_locked(
         self, claim: Claim, wamid: str, report: StatusReport
@@ -383,7 +501,7 @@ class Deliverer:
             apply_status(session, claim.id, report, also=[attempt])
             next_id = _next_in_line(session, claim.conversation_id, claim.id)
         if next_id is not None:
-            enqueue_after_commit(self.queue, [next_id])
+            enqueue_after_commit(self.queue, [next_id], claim.channel)
 
     def _record_attempt(
         self,

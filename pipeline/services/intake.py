@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Message
+from db.models import Channel, Message
 from db.session import Database
 from pipeline.domain.errors import Conflict, NotFound
 from pipeline.domain.fields import PhoneNumber, visible_text
@@ -18,7 +18,7 @@ from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
-from pipeline.services.ports import TaskQueue
+from pipeline.services.ports import ChannelPace, TaskQueue
 from pipeline.services.statuses import start_new_attempt
 from pipeline.services.tenants import Principal
 
@@ -83,7 +83,9 @@ WITH contact AS (
     SELECT id, 'sending', 'intake', true, created_at FROM message
 )
 SELECT conversation.id AS conversation_id, conversation.created AS created_conversation,
-       contact.id AS contact_id, contact.created AS created_contact
+       contact.id AS contact_id, contact.created AS created_contact,
+       (SELECT send_rate_mps FROM channels
+         WHERE company_id = %(company_id)s) AS send_rate_mps
 FROM message, conversation, contact
 """
 
@@ -108,9 +110,9 @@ def submit_message(
     # The writes are one statement, atomic by itself: run it in autocommit mode, one round
     # trip instead of BEGIN, the statement and COMMIT. (The reply_to check before it only
     # reads a message's owner, which never changes.)
-    accepted = accept_message(db.run, principal, request, message_id)
+    accepted, channel = accept_message(db.run, principal, request, message_id)
     crash_point("api_after_commit")
-    enqueue_after_commit(queue, [message_id])
+    enqueue_after_commit(queue, [message_id], channel)
     return accepted
 
 
@@ -125,22 +127,26 @@ def submit_message_once(
     if once is None:
         return reply(202, asdict(submit_message(db, queue, principal, request)))
     message_id = uuid.uuid4()
+    paces: list[ChannelPace] = []
 
     def accept(session: Session) -> Reply:
-        accepted = accept_message(in_transaction(session), principal, request, message_id)
+        accepted, channel = accept_message(in_transaction(session), principal, request, message_id)
+        paces.append(channel)
         return reply(202, asdict(accepted))
 
     answer = run_once(db, principal, once, accept)
     if not answer.replayed:
         crash_point("api_after_commit")
-        enqueue_after_commit(queue, [message_id])
+        enqueue_after_commit(queue, [message_id], paces[-1] if paces else None)
     return answer
 
 
 def accept_message(
     run: Runner, principal: Principal, request: SendMessageRequest, message_id: uuid.UUID
-) -> Accepted:
-    """The intake's writes, through ``run`` (autocommit, or the caller's transaction)."""
+) -> tuple[Accepted, ChannelPace]:
+    """The intake's writes, through ``run`` (autocommit, or the caller's transaction); and
+    the pace of the company's channel, read by the same statement (the send slot is
+    reserved after the commit)."""
     if request.reply_to is not None:
         _require_replied_message(run, principal, request.reply_to)
     [row] = run(
@@ -157,13 +163,14 @@ def accept_message(
             "reply_to": request.reply_to,
         },
     )
-    return Accepted(
+    accepted = Accepted(
         id=message_id,
         conversation_id=row.conversation_id,
         contact_id=row.contact_id,
         created_contact=row.created_contact,
         created_conversation=row.created_conversation,
     )
+    return accepted, ChannelPace(principal.company_id, row.send_rate_mps)
 
 
 def retry_message(
@@ -180,7 +187,11 @@ def retry_message(
         decision = start_new_attempt(session, message_id, source)
         if decision is None or not decision.applied:
             raise Conflict("only a failed message can be retried", {"id": str(message_id)})
-    enqueue_after_commit(queue, [message_id])
+        rate = session.scalar(
+            select(Channel.send_rate_mps).where(Channel.company_id == principal.company_id)
+        )
+    channel = ChannelPace(principal.company_id, rate) if rate is not None else None
+    enqueue_after_commit(queue, [message_id], channel)
 
 
 _REPLIED_SQL = "SELECT 1 FROM messages WHERE id = %(id)s AND company_id = %(company_id)s"

@@ -22,7 +22,13 @@ from pipeline.services.audit import (
     record_message,
     start_action,
 )
-from pipeline.services.channels import pause_channel, resume_channel, set_access_token
+from pipeline.services.channels import (
+    channel_paces,
+    pause_channel,
+    resume_channel,
+    set_access_token,
+    set_send_rate,
+)
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.inspection import MessageFilter
 from pipeline.services.ports import TaskQueue
@@ -45,6 +51,7 @@ class RetryPlan:
     by_error: Counter[str] = field(default_factory=Counter)
     paused: set[str] = field(default_factory=set)
     companies: set[uuid.UUID] = field(default_factory=set)
+    company_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +125,7 @@ def plan_retry(
         plan.ids.append(row.id)
         plan.by_company[row.name] += 1
         plan.companies.add(row.company_id)
+        plan.company_of[row.id] = row.company_id
         plan.by_error[row.error_code or "-"] += 1
         if row.paused_at is not None:
             plan.paused.add(row.name)
@@ -151,6 +159,7 @@ def retry_messages(
         for message_id, found in plan.skipped.items():
             record_message(session, action_id, message_id, SKIPPED, found)
     result = RetryResult(action_id, skipped=dict(plan.skipped), not_found=list(plan.not_found))
+    channels = channel_paces(db, plan.companies)
     pace = _Pace(rate)
     for message_id in plan.ids:
         pace.wait()
@@ -158,7 +167,8 @@ def retry_messages(
             outcome, status = retry_one(session, action_id, message_id)
         if outcome == RETRIED:
             result.retried.append(message_id)
-            result.enqueue_errors += enqueue_after_commit(queue, [message_id])
+            channel = channels.get(plan.company_of[message_id])
+            result.enqueue_errors += enqueue_after_commit(queue, [message_id], channel)
         else:
             result.skipped[message_id] = status or "-"
         if on_each is not None:
@@ -224,6 +234,13 @@ def set_token(
     """Replace a channel's access token; the audit records that it changed, never the token."""
     set_access_token(db, company_id, token, cipher)
     return record_action(db, operator, "channels.set_token", {}, company_id)
+
+
+def set_rate(db: Database, operator: Operator, company_id: uuid.UUID, rate_mps: int) -> int:
+    """Change a channel's send rate (messages a second); returns the audit id."""
+    before = set_send_rate(db, company_id, rate_mps)
+    details = {"from_mps": before, "to_mps": rate_mps}
+    return record_action(db, operator, "channels.set_rate", details, company_id)
 
 
 def resume(

@@ -1,10 +1,44 @@
 """The ports services depend on; adapters live in workers/ and pipeline/provider/."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Protocol
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelPace:
+    """A company's channel as pacing sees it: whose, and how many sends a second."""
+
+    company_id: uuid.UUID
+    rate_mps: int
+
+
+class PacingUnavailable(Exception):
+    """The pacing store (Redis) did not answer: nothing is known about the channel's window."""
+
+
 class TaskQueue(Protocol):
-    def enqueue_delivery(self, message_id: uuid.UUID) -> None:
-        """Ask a worker to deliver a committed message. Call only after the commit."""
+    def enqueue_delivery(self, message_id: uuid.UUID, delay_ms: int = 0) -> None:
+        """Ask a worker to deliver a committed message, not before ``delay_ms``. Call only
+        after the commit."""
+        ...
+
+    def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
+        """Reserve the channel's next ``count`` send slots: the delay (ms) of each, in order.
+        Raises PacingUnavailable."""
+        ...
+
+
+class SendGate(Protocol):
+    """The guarantee of a channel's rate, across every worker on every host."""
+
+    def admit(self, channel: ChannelPace, patience_ms: int = 0) -> int:
+        """0: send now (the send is counted). A wait up to ``patience_ms``: ask again after
+        it. A longer one: the ms until the slot now reserved for this send. Raises
+        PacingUnavailable."""
+        ...
+
+    def hold(self, channel: ChannelPace, ms: int) -> None:
+        """Admit no send on the channel for ``ms`` (the provider said it is over its
+        throughput). Raises PacingUnavailable."""
         ...

@@ -112,3 +112,37 @@ def test_a_new_token_set_from_the_cli_lets_a_halted_channel_send_again(
     actions = wapipe.json("audit", "--company", str(tenant.company_id))
     assert "channels.set_token" in [a["action"] for a in actions]
     assert "token-renewed-at-meta" not in str(actions)
+
+
+def test_set_rate_changes_what_list_shows_and_is_audited(wapipe: Wapipe, tenant: Tenant) -> None:
+    company = ("--company", str(tenant.company_id))
+    assert _channel(wapipe, tenant)["send_rate_mps"] == 80  # Meta's default tier
+    changed = wapipe("channels", "set-rate", *company, "--mps", "250", "--reason", "tier 2")
+    assert f"{tenant.company_id} sends up to 250 messages a second" in flat(changed.output)
+    assert _channel(wapipe, tenant)["send_rate_mps"] == 250
+    [row] = [
+        line
+        for line in wapipe("channels", "list").output.splitlines()
+        if str(tenant.company_id) in line
+    ]
+    assert "250/s" in row
+    again = wapipe.json("channels", "set-rate", *company, "--mps", "1000")
+    assert again["send_rate_mps"] == 1000
+    trail = wapipe.json("audit", *company, "--action", "channels.set_rate")
+    assert [(a["details"]["from_mps"], a["details"]["to_mps"]) for a in trail] == [
+        (250, 1000),
+        (80, 250),
+    ]
+    assert trail[1]["reason"] == "tier 2"
+
+
+def test_set_rate_refuses_rates_outside_metas_tiers_and_unknown_companies(
+    wapipe: Wapipe, tenant: Tenant
+) -> None:
+    company = ("--company", str(tenant.company_id))
+    for bad in ("0", "1001", "ten"):
+        refused = wapipe("channels", "set-rate", *company, "--mps", bad, code=2)
+        assert "Invalid value for '--mps'" in refused.output
+    assert _channel(wapipe, tenant)["send_rate_mps"] == 80
+    unknown = wapipe("channels", "set-rate", "--company", str(uuid.uuid4()), "--mps", "5", code=1)
+    assert unknown.output.strip() == "Error: no channel for this company"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pipeline.provider.client import OutboundText, build_payload, parse_error
-from pipeline.provider.errors import ErrorKind, classify_code
+from pipeline.provider.errors import ErrorKind, classify_code, holds_channel, throttle_backoff_ms
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,19 @@ def test_the_send_body_carries_our_id_and_the_reply_context() -> None:
     assert payload["biz_opaque_callback_data"] == "our-id"
     assert payload["context"] == {"message_id": "wamid.X"}
     assert payload["text"]["body"] == "hi"
+
+
+def test_a_pair_rate_limit_waits_four_to_the_n_seconds_from_n_zero() -> None:
+    waits = [throttle_backoff_ms(131056, n, base_ms=100, max_ms=400) for n in range(4)]
+    assert waits == [1_000, 4_000, 16_000, 64_000]  # Meta's rule, not capped by ours
+    assert throttle_backoff_ms(131056, 50, 100, 400) == 4**6 * 1000
+
+
+def test_a_throughput_limit_doubles_from_the_minimum_up_to_the_maximum() -> None:
+    waits = [throttle_backoff_ms(130429, n, base_ms=1_000, max_ms=5_000) for n in range(5)]
+    assert waits == [1_000, 2_000, 4_000, 5_000, 5_000]
+
+
+def test_only_limits_of_the_whole_number_or_account_hold_the_channel() -> None:
+    assert all(holds_channel(code) for code in (130429, 80007, 4))
+    assert not any(holds_channel(code) for code in (131056, 131000, 190, None))
