@@ -20,6 +20,8 @@ class Stack:
     fake_url: str
     # The processes' environment, so a test can run `wapipe` commands against the same stack.
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    # Where every process writes its stdout and stderr (a test searches them for secrets).
+    logs: Path | None = field(default=None, repr=False)
 
 
 # Stopped when the e2e tests are done: its workers' webhook appliers read the shared test
@@ -65,7 +67,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running(fake, api, worker):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
-        yield Stack(api_url, fake_url, env)
+        yield Stack(api_url, fake_url, env, logs)
 
 
 @pytest.fixture
