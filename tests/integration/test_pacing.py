@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 
 import pytest
+import redis
 from dramatiq import Worker
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,10 +16,11 @@ from sqlalchemy import select
 from db.models import DeliveryAttempt, Message
 from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
+from pipeline.services.delivery import Outcome
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.ports import ChannelPace
 from tests.conftest import Tenant
-from tests.support import new_phone, send_message, status_of, wait_for
+from tests.support import free_port, new_phone, send_message, status_of, wait_for
 from workers.pacing import RedisPacer
 from workers.queues import RedisQueues
 
@@ -237,3 +239,19 @@ def test_a_pair_rate_limit_waits_four_to_the_n_seconds_without_using_the_budget(
     first, second = _gaps(fake_provider, tenant, phone)
     assert 1.0 <= first < 1.25 + 0.4  # 4^0 s, jitter up to a quarter, and the poll
     assert 4.0 <= second < 5.0 + 0.4  # 4^1 s
+
+
+def test_with_redis_unreachable_nothing_is_sent_unpaced_and_the_message_waits(
+    client: FlaskClient, tenant: Tenant, fake_provider: FakeProvider, container: Container
+) -> None:
+    """The gate fails closed: a message claimed while Redis is out is given back (the attempt
+    not counted) and asks again a second later; the worker carries on."""
+    nowhere = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    deliverer = replace(container.deliverer, gate=RedisPacer(nowhere, "down"), worker_id="no-redis")
+    message_id = send_message(client, tenant)
+    result = deliverer.deliver(uuid.UUID(message_id))
+    assert (result.outcome, result.retry_in_ms) == (Outcome.RETRY, 1000)
+    assert fake_provider.state.sends_for(message_id)["count"] == 0
+    used, attempts = _attempts(container, message_id)
+    assert (used, attempts) == (0, [])
+    assert status_of(container, message_id) == "sending"
