@@ -1,21 +1,24 @@
 """The Flask intake: create_app() wires blueprints over one Container."""
 
+from typing import NoReturn
+
 from flask import Flask
 
 from pipeline.api import conversations, health, messages, openapi
+from pipeline.api.bodies import BodyLimit
 from pipeline.api.errors import register_error_handlers
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
 from webhooks import views as webhook_views
-from webhooks.receiver import WebhookReceiver
+from webhooks.receiver import PATH, WebhookReceiver
 
-# Meta batches statuses; 1 MiB is generous for a webhook and for any API body.
+# Meta batches statuses; 1 MiB is generous for a webhook and for any API body. BodyLimit
+# enforces it for every request, in front of everything else.
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     app = Flask("wapipe")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     wired = app.extensions["wapipe"] = container or bootstrap(settings)
     register_error_handlers(app)
@@ -24,6 +27,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(conversations.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(webhook_views.bp)
+    # The receiver serves this POST in front of Flask; the rule is here so that Flask's answers
+    # to the path's other methods (a 405's `Allow`, OPTIONS) name POST too.
+    app.add_url_rule(PATH, "webhooks.receive", _served_by_the_receiver, methods=["POST"])
     secret = wired.settings.whatsapp_app_secret
-    app.wsgi_app = WebhookReceiver(app.wsgi_app, wired.db, secret, MAX_BODY_BYTES)  # type: ignore[method-assign]
+    receiver = WebhookReceiver(app.wsgi_app, wired.db, secret)
+    app.wsgi_app = BodyLimit(receiver, MAX_BODY_BYTES)  # type: ignore[method-assign]
     return app
+
+
+def _served_by_the_receiver() -> NoReturn:
+    raise RuntimeError("POST /webhooks/whatsapp is served by webhooks.receiver")

@@ -59,7 +59,11 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         code = _HTTP_CODES.get(status, "HTTP_ERROR")
-        return error_response(status, code, exc.description or exc.name)
+        response = error_response(status, code, exc.description or exc.name)
+        for name, value in exc.get_headers():  # `Allow` on a 405, as RFC 9110 requires
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     def _database_down(exc: OperationalError) -> Response:

@@ -1,9 +1,10 @@
 """GET /openapi.json: an OpenAPI 3.1 document built with openapi-pydantic.
 
-Request bodies and query strings are the very pydantic models the views validate with;
-responses are the models in pipeline.api.schemas. The table below lists each route once, with
-the errors it really answers (validation is 400, never a generator's 422); a test checks it
-against the app's URL map, and schemathesis checks the app against it.
+Request bodies and query strings are the very pydantic models the views validate with, plus
+what their validators enforce (openapi_formats); responses are the models in
+pipeline.api.schemas. The table below lists each route once, with the errors it really answers
+(validation is 400, never a generator's 422) and the links a stateful client can follow from
+it; a test checks it against the app's URL map, and tests/fuzz runs schemathesis against it.
 """
 
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 from openapi_pydantic import (
     Components,
     Info,
+    Link,
     MediaType,
     OpenAPI,
     Operation,
@@ -28,12 +30,13 @@ from openapi_pydantic import Response as OpenAPIResponse
 from openapi_pydantic.util import PydanticSchema, construct_open_api_with_schema_class
 from pydantic import BaseModel
 
-from pipeline.api import schemas
+from pipeline.api import openapi_formats, schemas
 from pipeline.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from pipeline.services.conversation_queries import ListConversationsQuery, ListMessagesQuery
 from pipeline.services.conversations import CreateConversationRequest, UpdateConversationRequest
 from pipeline.services.idempotency import MAX_KEY_LENGTH
 from pipeline.services.intake import SendMessageRequest
+from webhooks.payloads import WebhookPayload
 
 bp = Blueprint("openapi", __name__)
 
@@ -62,8 +65,31 @@ class Route:
     idempotent: bool = False
     public: bool = False
     extra_parameters: list[Parameter] = field(default_factory=list)
+    # {link name: (operationId, {parameter: runtime expression})}, on every success response.
+    links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def operation_id(self) -> str:
+        path = self.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+        return f"{self.method}_{path}"
 
 
+def _to(operation_id: str, parameter: str) -> tuple[str, dict[str, str]]:
+    """A link to ``operation_id`` with ``parameter`` taken from the answer's `id`."""
+    return operation_id, {parameter: "$response.body#/id"}
+
+
+_MESSAGE = "message_id"
+_CONVERSATION = "conversation_id"
+# Each conversation operation a created (or found) conversation leads to.
+_CONVERSATION_LINKS = {
+    "GetConversation": _to("get_v1_conversations_conversation_id", _CONVERSATION),
+    "UpdateConversation": _to("patch_v1_conversations_conversation_id", _CONVERSATION),
+    "ListConversationMessages": _to("get_v1_conversations_conversation_id_messages", _CONVERSATION),
+    "MarkConversationRead": _to("post_v1_conversations_conversation_id_read", _CONVERSATION),
+    "ClearConversation": _to("post_v1_conversations_conversation_id_clear", _CONVERSATION),
+    "DeleteConversation": _to("delete_v1_conversations_conversation_id", _CONVERSATION),
+}
 _V1 = (401,)
 ROUTES = [
     Route("get", "/healthz", "Liveness", {200: schemas.Health}, public=True),
@@ -84,6 +110,14 @@ ROUTES = [
         (*_V1, 404, 409, *_BODY_ERRORS),
         body=SendMessageRequest,
         idempotent=True,
+        links={
+            "GetMessage": _to("get_v1_messages_message_id", _MESSAGE),
+            "RetryMessage": _to("post_v1_messages_message_id_retry", _MESSAGE),
+            "GetConversation": (
+                "get_v1_conversations_conversation_id",
+                {_CONVERSATION: "$response.body#/conversation_id"},
+            ),
+        },
     ),
     Route(
         "get",
@@ -107,6 +141,7 @@ ROUTES = [
         (*_V1, 409, *_BODY_ERRORS),
         body=CreateConversationRequest,
         idempotent=True,
+        links=_CONVERSATION_LINKS,
     ),
     Route(
         "get",
@@ -180,7 +215,20 @@ ROUTES = [
         "Signed provider callbacks (X-Hub-Signature-256 over the raw body)",
         {200: schemas.WebhookReceived},
         (400, 401, 413),
+        body=WebhookPayload,
         public=True,
+        extra_parameters=[
+            Parameter.model_validate(
+                {
+                    "name": "X-Hub-Signature-256",
+                    "in": "header",
+                    "required": True,
+                    "description": "`sha256=` and the hex HMAC-SHA256 of the raw body under "
+                    "the app secret; checked before anything else (401 if it does not match).",
+                    "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                }
+            )
+        ],
     ),
 ]
 
@@ -211,6 +259,9 @@ def build_document() -> dict[str, Any]:
     )
     built = construct_open_api_with_schema_class(api)
     document: dict[str, Any] = built.model_dump(by_alias=True, exclude_none=True, mode="json")
+    components = document["components"]["schemas"]
+    for model in {route.body for route in ROUTES if route.body is not None}:
+        openapi_formats.refine_model(model, components[model.__name__])
     return document
 
 
@@ -235,9 +286,7 @@ def _operation(route: Route) -> Operation:
         )
     return Operation(
         summary=route.summary,
-        operationId=f"{route.method}_{route.path.strip('/').replace('/', '_')}".replace(
-            "{", ""
-        ).replace("}", ""),
+        operationId=route.operation_id,
         parameters=parameters or None,
         requestBody=body,
         responses=responses,
@@ -254,7 +303,11 @@ def _success(route: Route, status: int, model: type[BaseModel] | None) -> OpenAP
         content = {"application/json": MediaType(schema=Schema(type="object"))}
     else:
         content = {"application/json": MediaType(schema=_ref(model))}
-    return OpenAPIResponse(description="OK", content=content)
+    links = {
+        name: Link(operationId=target, parameters=dict(parameters))
+        for name, (target, parameters) in route.links.items()
+    }
+    return OpenAPIResponse(description="OK", content=content, links=links or None)
 
 
 def _ref(model: type[BaseModel]) -> PydanticSchema[BaseModel]:
@@ -276,12 +329,19 @@ def _path_parameters(path: str) -> list[Parameter]:
     ]
 
 
+# Which list each query model pages: a cursor is only good for the list that gave it out.
+_CURSORS = {ListConversationsQuery: "conversations", ListMessagesQuery: "messages"}
+
+
 def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
     """One query parameter per field of the model the view validates the query string with."""
     properties = model.model_json_schema()["properties"]
     parameters = []
     for name, info in model.model_fields.items():
-        schema = _without_null(properties[name])
+        enforced = openapi_formats.enforced(model, name)
+        if name == "cursor":
+            enforced = openapi_formats.cursor(_CURSORS[model])
+        schema = openapi_formats.refine(_without_null(properties[name]), enforced)
         parameters.append(
             Parameter.model_validate(
                 {
@@ -313,6 +373,12 @@ _IDEMPOTENCY_PARAMETER = Parameter.model_validate(
         "required": False,
         "description": "Repeat a request safely: the same key and body get the first answer, "
         "a different body gets 409 IDEMPOTENCY_CONFLICT. Kept 24 hours, per company.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            # Printable ASCII, not starting or ending with a space (a header's ends are trimmed).
+            "pattern": r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
+        },
     }
 )

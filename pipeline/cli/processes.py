@@ -15,7 +15,8 @@ def api_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
         sys.executable, "-m", "gunicorn", "pipeline.api.wsgi:app",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        "--worker-class", "gthread",
+        # gthread, answering the requests gunicorn itself refuses in our JSON error shape.
+        "--worker-class", "pipeline.api.server.JsonErrorsThreadWorker",
         "--threads", str(threads),
         "--graceful-timeout", "10",
         "--no-control-socket",

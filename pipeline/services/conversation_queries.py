@@ -327,7 +327,8 @@ def _decode_conversation_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def _decode_message_cursor(cursor: str) -> int:
     seq = _decode(cursor).get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool):
+    # Within bigint: a larger number would reach PostgreSQL and fail there (a 500).
+    if not isinstance(seq, int) or isinstance(seq, bool) or not -(2**63) <= seq < 2**63:
         raise _bad_cursor()
     return seq
 

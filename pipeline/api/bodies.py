@@ -1,0 +1,85 @@
+"""The outermost WSGI layer: every request body is bounded and read to its end, or refused.
+
+gunicorn reuses a kept-alive connection only after draining what the application left unread
+of a body, and gives up after 64 KiB: it then closes a connection it has just announced as
+`Connection: keep-alive`, and a pooling client's next request on it fails. So a body within
+the limit is read whole before any view runs (a 401 for a large POST leaves nothing behind),
+and a body over the limit is not read at all: the 413 says `Connection: close` and gunicorn is
+told to close. Below this layer every request has a `CONTENT_LENGTH` and a body in memory,
+chunked or not.
+"""
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from pipeline.api.errors import error_document
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class BodyLimit:
+    """Reads each request body (at most ``max_body`` bytes) before ``app`` sees the request."""
+
+    def __init__(self, app: WSGIApp, max_body: int) -> None:
+        self._app = app
+        self._max_body = max_body
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = self._read(environ)
+        if body is None:
+            return self._too_large(start_response)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body below is no longer chunked
+        return self._app(environ, start_response)
+
+    def _read(self, environ: dict[str, Any]) -> bytes | None:
+        """The whole body, or None when it is over the limit (then it is left unread)."""
+        stream = environ["wsgi.input"]
+        length = _declared_length(environ)
+        if length is None:
+            if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                return b""  # no body (reading would wait for bytes that never come)
+            data: bytes = stream.read(self._max_body + 1)  # one byte over tells "too large"
+            return data if len(data) <= self._max_body else None
+        if length > self._max_body:
+            return None
+        return cast(bytes, stream.read(length))
+
+    def _too_large(self, start_response: StartResponse) -> list[bytes]:
+        message = f"the body is larger than {self._max_body} bytes"
+        body = json.dumps(error_document("PAYLOAD_TOO_LARGE", message)).encode()
+        close_connection(start_response)
+        start_response(
+            "413 Request Entity Too Large",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),  # the body is still on the wire
+            ],
+        )
+        return [body]
+
+
+def _declared_length(environ: dict[str, Any]) -> int | None:
+    # gunicorn refuses a malformed Content-Length itself; another server may pass it on.
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or ""), 0)
+    except ValueError:
+        return None
+
+
+def close_connection(start_response: StartResponse) -> None:
+    """Make the server close the connection after this answer.
+
+    A WSGI application may not send hop-by-hop headers, and gunicorn drops the `Connection`
+    header an application sets; ``start_response`` is a method of gunicorn's response, whose
+    ``force_close`` makes it announce `Connection: close` and close. Other servers (the
+    development server of the integration tests) honour the header itself.
+    """
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()

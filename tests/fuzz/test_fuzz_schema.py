@@ -1,0 +1,42 @@
+"""schemathesis against the real server: every operation of the OpenAPI document, all checks.
+
+The CLI is run as a person would run it (`schemathesis run --checks all`), with every phase
+(examples, coverage, fuzzing, and stateful sequences that follow the document's links), a
+fixed seed and a fixed number of examples, so CI tries the same cases each time in bounded
+time. Any 5xx, answer off the schema, accepted invalid request, refused valid one, missing
+`Allow`, or dropped connection is a failure of the run.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import Tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = 20261202
+MAX_EXAMPLES = 6  # per operation and phase, beside the coverage phase: about 500 requests
+
+
+def test_schemathesis_finds_no_failure_in_any_operation(
+    api_url: str, tenant: Tenant, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    argv = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{api_url}/openapi.json",
+        "--checks", "all",
+        "--header", f"Authorization: Bearer {tenant.api_key}",
+        "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic",
+        "--workers", "1", "--request-timeout", "10", "--no-color",
+        "--report", "json", "--report-json-path", str(report),
+    ]  # fmt: skip
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.formats", "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    summary = json.loads(report.read_text())
+    print(f"schemathesis: {json.dumps(summary)[:2000]} in {took:.0f} s")
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
