@@ -330,6 +330,9 @@ class WebhookDelivery(Base):
     # delivery is quarantined: marked processed, kept, and replayable by an operator.
     tries: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After a failed try, not before this (the wait doubles with each try), so a passing
+    # cause (a deadlock, a restart) does not use up the tries in a second.
+    next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Items (statuses, inbound messages) that could not be applied and were skipped:
     # [{"kind", "index", "id", "error"}]; the rest of the delivery was applied.
     item_errors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)

@@ -16,7 +16,12 @@ import dramatiq
 from sqlalchemy import exc as sa_exc
 
 from db.session import Database
-from webhooks.service import apply_pending_deliveries, failure_reason, isolate_failures
+from webhooks.service import (
+    TRY_BACKOFF_S,
+    apply_pending_deliveries,
+    failure_reason,
+    isolate_failures,
+)
 from workers.broker import WEBHOOKS
 
 log = logging.getLogger("wapipe.webhooks.applier")
@@ -40,9 +45,12 @@ ERROR_BACKOFF_MAX_S = 5.0
 class WebhookApplier:
     """Applies stored deliveries until stopped."""
 
-    def __init__(self, db: Database, batch: int = BATCH) -> None:
+    def __init__(
+        self, db: Database, batch: int = BATCH, try_backoff_s: float = TRY_BACKOFF_S
+    ) -> None:
         self._db = db
         self._batch = batch
+        self._try_backoff_s = try_backoff_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="webhook-applier", daemon=True)
 
@@ -90,7 +98,7 @@ class WebhookApplier:
                 "a webhook batch failed (%s); applying it delivery by delivery",
                 failure_reason(error),
             )
-            return isolate_failures(self._db, self._batch)
+            return isolate_failures(self._db, self._batch, self._try_backoff_s)
 
 
 class WebhookApplierMiddleware(dramatiq.Middleware):

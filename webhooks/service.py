@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import Channel, WebhookDelivery, table_of
@@ -28,6 +28,9 @@ MAX_ITEMS = 1000
 # isolated, so this is not about one bad item) is quarantined: marked processed with its
 # error, kept, and replayable by an operator; never retried forever.
 MAX_TRIES = 5
+# The wait after the first failed try; it doubles with each try (2 s, 4 s, 8 s, 16 s), so a
+# delivery is quarantined only after failing for about half a minute, not in one burst.
+TRY_BACKOFF_S = 2.0
 
 
 class TooManyItems(ValidationError):
@@ -52,6 +55,7 @@ _CLAIM_SQL = text("""
 UPDATE webhook_inbox w SET processed_at = now()
 FROM (SELECT id FROM webhook_inbox
       WHERE processed_at IS NULL AND received_at <= now() - make_interval(secs => :min_age)
+        AND (next_try_at IS NULL OR next_try_at <= now())
       ORDER BY id LIMIT :limit
       FOR UPDATE SKIP LOCKED) AS due
 WHERE w.id = due.id
@@ -107,16 +111,18 @@ UPDATE webhook_inbox SET tries = tries + 1 WHERE id = %(id)s AND processed_at IS
 RETURNING tries
 """
 
-# A failed try: its error is kept; the last allowed one quarantines the delivery.
+# A failed try: its error is kept and the next try waits; the last allowed one
+# quarantines the delivery.
 _FAILED_TRY_SQL = """
 UPDATE webhook_inbox SET error = %(error)s,
+    next_try_at = now() + make_interval(secs => %(backoff_s)s * 2 ^ (tries - 1)),
     processed_at = CASE WHEN %(quarantine)s THEN now() END,
     quarantined_at = CASE WHEN %(quarantine)s THEN now() END
 WHERE id = %(id)s AND processed_at IS NULL
 """
 
 
-def isolate_failures(db: Database, limit: int) -> int:
+def isolate_failures(db: Database, limit: int, backoff_s: float = TRY_BACKOFF_S) -> int:
     """After a batch failed: apply up to ``limit`` unprocessed deliveries one per
     transaction and item by item (`process_webhook`), so a bad item is recorded and skipped
     and a delivery that fails as a whole holds back nothing else; it is tried again later,
@@ -125,7 +131,10 @@ def isolate_failures(db: Database, limit: int) -> int:
         ids = (
             conn.execute(
                 select(_inbox.c.id)
-                .where(_inbox.c.processed_at.is_(None))
+                .where(
+                    _inbox.c.processed_at.is_(None),
+                    or_(_inbox.c.next_try_at.is_(None), _inbox.c.next_try_at <= func.now()),
+                )
                 .order_by(_inbox.c.id)
                 .limit(limit)
             )
@@ -149,7 +158,12 @@ def isolate_failures(db: Database, limit: int) -> int:
                 "; quarantined" if quarantine else "",
                 reason,
             )
-            params = {"id": delivery_id, "error": reason, "quarantine": quarantine}
+            params = {
+                "id": delivery_id,
+                "error": reason,
+                "quarantine": quarantine,
+                "backoff_s": backoff_s,
+            }
             db.run(_FAILED_TRY_SQL, params)
     return len(ids)
 
@@ -195,6 +209,7 @@ def reprocess_webhook(db: Database, delivery_id: int) -> None:
             .values(
                 processed_at=text("COALESCE(processed_at, now())"),
                 quarantined_at=None,
+                next_try_at=None,
                 error=None,
             )
         )

@@ -69,6 +69,9 @@ def upgrade() -> None:
         "webhook_inbox", sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True)
     )
     op.add_column("webhook_inbox", sa.Column("item_errors", JSONB(), nullable=True))
+    op.add_column(
+        "webhook_inbox", sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.add_column("pending_statuses", sa.Column("company_id", sa.UUID(), nullable=True))
     # A parked status belongs to the company of the channel it arrived on; one for a number
     # no company has could never be applied.
@@ -117,6 +120,7 @@ def downgrade() -> None:
         "fk_pending_statuses_company_id_companies", "pending_statuses", type_="foreignkey"
     )
     op.drop_column("pending_statuses", "company_id")
+    op.drop_column("webhook_inbox", "next_try_at")
     op.drop_column("webhook_inbox", "item_errors")
     op.drop_column("webhook_inbox", "quarantined_at")
     op.drop_column("webhook_inbox", "tries")
