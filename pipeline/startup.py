@@ -19,7 +19,7 @@ def insecure_reason(settings: Settings) -> str | None:
     try:
         keys = parse_keys(settings.wapipe_secret_key)
     except ValueError as exc:
-        return str(exc)
+        return f"refusing to start: {exc}"
     if is_loopback(settings.whatsapp_api_base_url):
         return None
     weak = [
