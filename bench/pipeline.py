@@ -98,6 +98,8 @@ def main() -> None:
             "DATABASE_URL": DATABASE_URL,
             "WHATSAPP_API_BASE_URL": f"http://127.0.0.1:{fake_port}/v21.0",
             "WAPIPE_QUEUE_NAMESPACE": f"wapipe-bench-{uuid.uuid4().hex[:8]}",
+            # One API key flat out: the rate limiter runs but is never reached.
+            "WAPIPE_API_RATE_LIMIT": "1000000",
         }
     )
     logs = Path(tempfile.mkdtemp(prefix="wapipe-bench-"))
