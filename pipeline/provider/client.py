@@ -1,7 +1,7 @@
 """The WhatsApp Cloud API send call: one HTTP client per process, errors classified once."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import urllib3
@@ -20,9 +20,10 @@ class OutboundText:
     """Everything one send needs; built by the delivery service from the claimed row."""
 
     phone_number_id: str
-    access_token: str
+    # Never in a repr (a log line, a traceback's locals, an error report).
+    access_token: str = field(repr=False)
     to: str  # E.164
-    text: str
+    text: str = field(repr=False)
     callback_data: str  # our message id, echoed back in every status webhook
     reply_to_wamid: str | None = None
 

@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 
 from pipeline.config import Settings
 from pipeline.crypto import PREFIX, SecretKeyError, TokenCipher, is_loopback
+from pipeline.provider.client import OutboundText
 from pipeline.startup import insecure_reason
 
 META = "https://graph.facebook.com/v21.0"
@@ -112,3 +113,9 @@ def test_a_default_or_empty_secret_with_a_real_provider_is_refused(
 
 def test_the_defaults_are_fine_with_the_local_fake() -> None:
     assert insecure_reason(Settings(whatsapp_api_base_url=FAKE, wapipe_secret_key="")) is None
+
+
+def test_a_send_never_shows_its_token_or_text_in_a_repr() -> None:
+    send = OutboundText("1000001", "EAAG-secret", "+16505550142", "private words", "cb")
+    assert "EAAG-secret" not in repr(send)
+    assert "private words" not in repr(send)
