@@ -16,12 +16,7 @@ import dramatiq
 from sqlalchemy import exc as sa_exc
 
 from db.session import Database
-from webhooks.service import (
-    TRY_BACKOFF_S,
-    apply_pending_deliveries,
-    failure_reason,
-    isolate_failures,
-)
+from webhooks.service import TRY_BACKOFF_S, apply_pending_deliveries, failure_reason
 from workers.broker import WEBHOOKS
 
 log = logging.getLogger("wapipe.webhooks.applier")
@@ -84,21 +79,8 @@ class WebhookApplier:
             self._stopping.wait(wait)
 
     def apply_once(self) -> int:
-        """One batch; a batch that fails is applied delivery by delivery, item by item.
-
-        Whatever failed (a bad item, a deadlock, a delivery that exhausts a resource) the
-        isolated pass either applies each delivery or counts a try against it, so no batch
-        is retried forever; only a database that is down raises (the loop backs off).
-        """
-        try:
-            return len(apply_pending_deliveries(self._db, self._batch))
-        except Exception as error:
-            # The reason only: a traceback would carry the statement's parameters.
-            log.warning(
-                "a webhook batch failed (%s); applying it delivery by delivery",
-                failure_reason(error),
-            )
-            return isolate_failures(self._db, self._batch, self._try_backoff_s)
+        """One batch (applied item by item if it fails as a whole); how many were applied."""
+        return len(apply_pending_deliveries(self._db, self._batch, 0, self._try_backoff_s))
 
 
 class WebhookApplierMiddleware(dramatiq.Middleware):

@@ -90,11 +90,26 @@ def receive_webhook(db: Database, raw_body: bytes) -> int:
     return int(stored.id)
 
 
-def apply_pending_deliveries(db: Database, limit: int, min_age_seconds: float = 0) -> list[int]:
-    """Claim and apply up to ``limit`` unprocessed deliveries in one transaction; their ids.
+def apply_pending_deliveries(
+    db: Database, limit: int, min_age_seconds: float = 0, try_backoff_s: float = TRY_BACKOFF_S
+) -> list[int]:
+    """Apply up to ``limit`` unprocessed deliveries: in one transaction, or, if that fails
+    for any reason, one by one and item by item (`isolate_failures`); the ids applied.
 
-    ``min_age_seconds`` leaves the youngest to the workers (the operator's sweep).
+    ``min_age_seconds`` leaves the youngest to the workers (the operator's sweep). Only a
+    database that is down raises: no delivery can hold the inbox back.
     """
+    try:
+        return _apply_batch(db, limit, min_age_seconds)
+    except Exception as error:
+        # The reason only: a traceback would carry the statement's parameters.
+        reason = failure_reason(error)
+        log.warning("a webhook batch failed (%s); applying it delivery by delivery", reason)
+        return isolate_failures(db, limit, min_age_seconds, try_backoff_s)
+
+
+def _apply_batch(db: Database, limit: int, min_age_seconds: float) -> list[int]:
+    """Claim and apply up to ``limit`` unprocessed deliveries in one transaction."""
     with db.transaction() as session:
         if not session.execute(_APPLIER_LOCK_SQL).scalar():
             return []  # another applier is at work and will take these too
@@ -122,17 +137,22 @@ WHERE id = %(id)s AND processed_at IS NULL
 """
 
 
-def isolate_failures(db: Database, limit: int, backoff_s: float = TRY_BACKOFF_S) -> int:
+def isolate_failures(
+    db: Database, limit: int, min_age_seconds: float = 0, backoff_s: float = TRY_BACKOFF_S
+) -> list[int]:
     """After a batch failed: apply up to ``limit`` unprocessed deliveries one per
     transaction and item by item (`process_webhook`), so a bad item is recorded and skipped
-    and a delivery that fails as a whole holds back nothing else; it is tried again later,
-    and quarantined after MAX_TRIES. A database that is down raises (the caller backs off)."""
+    and a delivery that fails as a whole holds back nothing else; it is tried again after
+    ``backoff_s`` (doubling), and quarantined after MAX_TRIES. The ids applied. A database
+    that is down raises (the caller backs off)."""
+    age = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, min_age_seconds)
     with db.statement() as conn:
         ids = (
             conn.execute(
                 select(_inbox.c.id)
                 .where(
                     _inbox.c.processed_at.is_(None),
+                    _inbox.c.received_at <= age,
                     or_(_inbox.c.next_try_at.is_(None), _inbox.c.next_try_at <= func.now()),
                 )
                 .order_by(_inbox.c.id)
@@ -141,12 +161,14 @@ def isolate_failures(db: Database, limit: int, backoff_s: float = TRY_BACKOFF_S)
             .scalars()
             .all()
         )
+    applied = []
     for delivery_id in ids:
         counted = db.run(_COUNT_TRY_SQL, {"id": delivery_id})
         if not counted:
             continue  # processed meanwhile
         try:
-            process_webhook(db, delivery_id)
+            if process_webhook(db, delivery_id):
+                applied.append(delivery_id)
         except Exception as error:
             quarantine = counted[0].tries >= MAX_TRIES
             reason = failure_reason(error)
@@ -165,7 +187,7 @@ def isolate_failures(db: Database, limit: int, backoff_s: float = TRY_BACKOFF_S)
                 "backoff_s": backoff_s,
             }
             db.run(_FAILED_TRY_SQL, params)
-    return len(ids)
+    return applied
 
 
 def process_webhook(db: Database, delivery_id: int) -> bool:
