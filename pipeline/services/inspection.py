@@ -100,7 +100,8 @@ def find_messages(db: Database, where: MessageFilter) -> list[MessageRow]:
             Message.status,
             Message.error_code,
             Message.error_title,
-            Message.attempts,
+            # Over the message's life, retries included (as `messages show` counts them).
+            (Message.earlier_attempts + Message.attempts).label("attempts"),
             Message.created_at,
             Message.updated_at,
         )
