@@ -1,7 +1,5 @@
 """The composition root: builds every adapter from one Settings. Connects lazily."""
 
-import os
-import socket
 from functools import cached_property
 
 from dramatiq.brokers.redis import RedisBroker
@@ -12,10 +10,13 @@ from pipeline.api.ratelimit import ApiRateLimiter
 from pipeline.config import Settings, get_settings
 from pipeline.provider.client import HttpWhatsAppClient
 from pipeline.services.delivery import Deliverer
+from pipeline.services.leases import LeaseBook
 from pipeline.services.tenants import PrincipalCache
 from webhooks.applier import WebhookApplier, WebhookApplierMiddleware
 from workers.actors import Actors, DramatiqQueue, declare_actors
 from workers.broker import make_broker
+from workers.maintenance import maintenance_tasks
+from workers.node import NodeKeeper, NodeMiddleware, new_node_id
 from workers.pacing import PromptDelayedJobs, make_pacer
 
 
@@ -30,6 +31,7 @@ class Container:
         self.actors: Actors = declare_actors(self.broker, lambda: self)
         # Only a worker boots it: the API's broker never starts one.
         self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
+        self.broker.add_middleware(NodeMiddleware(self._node_keeper))
         # Workers release paced (delayed) jobs when due, within 100 ms.
         self.broker.add_middleware(PromptDelayedJobs())
         self.pacer = make_pacer(self.broker)
@@ -48,10 +50,29 @@ class Container:
         )
 
     @cached_property
+    def node_id(self) -> str:
+        """This process as a worker node: leases and delivery attempts carry it."""
+        return new_node_id()
+
+    @cached_property
+    def leases(self) -> LeaseBook:
+        return LeaseBook()
+
+    @cached_property
     def deliverer(self) -> Deliverer:
-        worker_id = f"{socket.gethostname()}:{os.getpid()}"
         return Deliverer(
-            self.db, self.provider, self.queue, self.settings, worker_id, gate=self.pacer
+            self.db, self.provider, self.queue, self.settings, self.node_id, self.leases,
+            gate=self.pacer,
+        )  # fmt: skip
+
+    def _node_keeper(self, queues: str) -> NodeKeeper:
+        return NodeKeeper(
+            self.node_id,
+            self.settings.database_url,
+            queues,
+            self.leases,
+            self.settings.wapipe_lease_seconds,
+            lambda: maintenance_tasks(self),
         )
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from pipeline.provider.errors import (
     throttle_backoff_ms,
 )
 from pipeline.services.enqueue import READY_WITHIN_MS, enqueue_after_commit
+from pipeline.services.leases import LeaseBook
 from pipeline.services.ports import ChannelPace, PacingUnavailable, SendGate, TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
 from webhooks.apply import apply_parked_for
@@ -243,6 +244,8 @@ class Deliverer:
     queue: TaskQueue
     settings: Settings
     worker_id: str
+    # The worker node's heartbeat renews the leases of the messages held here.
+    leases: LeaseBook = field(default_factory=LeaseBook)
     # Keeps each channel's send rate across all workers; None only for a Deliverer a test
     # drives by hand.
     gate: SendGate | None = None
@@ -251,6 +254,10 @@ class Deliverer:
         claim = self._claim(message_id)
         if claim is None:
             return self._unclaimed(message_id)
+        with self.leases.holding(claim.id):
+            return self._deliver_claimed(claim)
+
+    def _deliver_claimed(self, claim: Claim) -> DeliveryResult:
         crash_point("worker_after_claim")
         if claim.outcome_unknown:
             # Do not resend blindly: give a status webhook carrying our id the same window

@@ -78,7 +78,8 @@ UPDATE messages m SET lease_expires_at = now(), updated_at = now()
 FROM dead
 WHERE m.lease_owner = dead.id AND m.status = 'sending' AND m.deleted_at IS NULL
   AND m.lease_expires_at > now()
-RETURNING m.id
+RETURNING m.id, m.company_id,
+          (SELECT c.send_rate_mps FROM channels c WHERE c.company_id = m.company_id) AS rate
 """
 
 # Rows of nodes gone for a while: kept a little for `wapipe stats`, then forgotten.

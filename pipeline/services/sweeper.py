@@ -16,17 +16,17 @@ would be harmless anyway: the claim lets one worker at a time send a message.
 
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import text
 
 from db.session import Database
-from pipeline.services.enqueue import enqueue_after_commit
+from pipeline.services.enqueue import enqueue_by_channel
 from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.nodes import EXPIRE_DEAD_LEASES_SQL
-from pipeline.services.ports import TaskQueue
+from pipeline.services.ports import ChannelPace, TaskQueue
 from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
@@ -47,12 +47,12 @@ class QueuedJobs(Protocol):
 # several sweeps run at once without doubling work; the rows stay locked while Redis is
 # read, so a worker cannot claim and finish one in between.
 _OWED_SQL = text("""
-SELECT m.id, m.enqueued_at < now() - make_interval(secs => :grace) AS overdue
-FROM messages m
+SELECT m.id, m.company_id, c.send_rate_mps AS rate,
+       m.enqueued_at < now() - make_interval(secs => :grace) AS overdue
+FROM messages m JOIN channels c ON c.company_id = m.company_id
 WHERE m.status = 'sending' AND m.deleted_at IS NULL
   AND m.enqueued_at < now() - make_interval(secs => :settle)
-  AND NOT EXISTS (SELECT 1 FROM channels c
-                  WHERE c.company_id = m.company_id AND c.paused_at IS NOT NULL)
+  AND c.paused_at IS NULL
   AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
   AND NOT EXISTS (
       SELECT 1 FROM messages e
@@ -94,13 +94,16 @@ def sweep(
     hand dead nodes' messages on; apply overdue webhook deliveries."""
     # A dead node's lease is given up at once, and its message enqueued even though its
     # job may come back from the dead worker's unacknowledged set later (a harmless twin).
-    taken_over = [row.id for row in db.run(EXPIRE_DEAD_LEASES_SQL)]
+    taken_over = _paced(db.run(EXPIRE_DEAD_LEASES_SQL))
     lost = _lost_messages(db, grace_seconds, batch, jobs)
-    messages = list(dict.fromkeys([*taken_over, *lost]))
+    jobs_to_make = taken_over | lost
+    messages = list(jobs_to_make)
     report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
     report.taken_over = len(taken_over)
+    # Each channel's messages spread over its send slots: after a Redis wipe, a company's
+    # whole backlog must not stand in front of another company's messages.
     # A broker still down: the bumped `enqueued_at` brings them back one sweep later.
-    report.enqueue_errors = enqueue_after_commit(queue, messages)
+    report.enqueue_errors = enqueue_by_channel(queue, jobs_to_make.items())
     # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
     report.expired_idempotency_keys = purge_idempotency_keys(db)
     if messages or report.webhooks:
@@ -108,21 +111,25 @@ def sweep(
     return report
 
 
+def _paced(rows: Iterable[Any]) -> dict[uuid.UUID, ChannelPace]:
+    return {row.id: ChannelPace(row.company_id, row.rate) for row in rows}
+
+
 def _lost_messages(
     db: Database, grace_seconds: int, batch: int, jobs: QueuedJobs | None
-) -> list[uuid.UUID]:
+) -> dict[uuid.UUID, ChannelPace]:
     params = {"grace": grace_seconds, "settle": min(SETTLE_SECONDS, grace_seconds), "batch": batch}
     with db.transaction() as session:
         owed = session.execute(_OWED_SQL, params).all()
         if not owed:
-            return []
+            return {}
         queued = _queued(jobs)
         if queued is None:  # cannot tell which jobs are gone: only the overdue ones
-            lost = [row.id for row in owed if row.overdue]
+            lost = _paced(row for row in owed if row.overdue)
         else:
-            lost = [row.id for row in owed if row.id not in queued]
+            lost = _paced(row for row in owed if row.id not in queued)
         if lost:
-            session.execute(_MARK_ENQUEUED_SQL, {"ids": lost})
+            session.execute(_MARK_ENQUEUED_SQL, {"ids": list(lost)})
     return lost
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
@@ -50,10 +51,22 @@ def keepers(database_url: str) -> Iterator[Keepers]:
 
 
 def die(keeper: NodeKeeper) -> None:
-    """What SIGKILL does to a node: its session ends, nothing is cleaned up."""
+    """What SIGKILL does to a node: its session ends, nothing is cleaned up. The server
+    ends the session a moment after the socket closes: wait for its locks to go."""
     conn = keeper._conn
-    if conn is not None and not conn.closed:
-        conn.close()
+    if conn is None or conn.closed:
+        return
+    conn.close()
+    with psycopg.connect(keeper._dsn, autocommit=True) as probe:
+        wait_for(
+            lambda: (
+                not probe.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", (keeper.node_id,)
+                ).fetchone()
+            ),
+            timeout=5,
+            what="the dead node's session to end",
+        )
 
 
 def _live(container: Container) -> list[nodes.NodeInfo]:
