@@ -59,7 +59,7 @@ def list_command(
             f"{key.prefix:<10}  {safe(f'{key.user_name[:18]:<18}')}  {key.role:<5}  "
             f"{age_of(key.created_at):>4}  {age_of(key.last_used_at):>4}  {state}{rate}"
         )
-        out.print(Text(f"  id {key.id}  user {key.user_id}", style="dim"))
+        out.print(Text(f"  {key.id} user {key.user_id}", style="dim"))  # 80 columns
 
 
 @keys.command("create")
