@@ -9,6 +9,7 @@ open, and says so once in the log): a limit is not worth an outage.
 import logging
 import math
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ log = logging.getLogger("wapipe.ratelimit")
 
 # Seconds of the rate a bucket holds: the burst.
 BURST_SECONDS = 2.0
+# After Redis failed, requests go unlimited this long before it is tried again, so a Redis
+# that hangs costs one request its timeout, not every request.
+RETRY_REDIS_AFTER_S = 1.0
 
 # KEYS[1] the bucket; ARGV rate (tokens/s), burst (tokens). Returns {allowed, wait_ms}.
 # Redis's own clock, so every API process agrees on time.
@@ -59,10 +63,13 @@ class ApiRateLimiter:
         self._default_rate = default_rate
         self._script = client.register_script(_BUCKET_SCRIPT)
         self._failing = threading.Event()
+        self._skip_until = 0.0
 
     def check(self, key_id: uuid.UUID | None, rate: int | None) -> Verdict:
         per_second = float(rate) if rate else self._default_rate
         if key_id is None or per_second <= 0:
+            return ALLOWED
+        if time.monotonic() < self._skip_until:
             return ALLOWED
         burst = max(1.0, per_second * BURST_SECONDS)
         try:
@@ -80,6 +87,7 @@ class ApiRateLimiter:
         return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000)))
 
     def _failed(self, exc: redis.RedisError) -> None:
+        self._skip_until = time.monotonic() + RETRY_REDIS_AFTER_S
         if not self._failing.is_set():
             self._failing.set()
             log.warning("rate limiting is off until Redis is back: %s", type(exc).__name__)
