@@ -4,9 +4,9 @@ gunicorn reuses a kept-alive connection only after draining what the application
 of a body, and gives up after 64 KiB: it then closes a connection it has just announced as
 `Connection: keep-alive`, and a pooling client's next request on it fails. So a body within
 the limit is read whole before any view runs (a 401 for a large POST leaves nothing behind),
-and a body over the limit is not read at all: the 413 says `Connection: close` and gunicorn is
-told to close. Below this layer every request has a `CONTENT_LENGTH` and a body in memory,
-chunked or not.
+and a body over the limit is not read at all: the 413 says `Connection: close` (which the
+worker of pipeline.api.server makes gunicorn honour). Below this layer every request has a
+`CONTENT_LENGTH` and a body in memory, chunked or not.
 """
 
 import io
@@ -52,7 +52,6 @@ class BodyLimit:
     def _too_large(self, start_response: StartResponse) -> list[bytes]:
         message = f"the body is larger than {self._max_body} bytes"
         body = json.dumps(error_document("PAYLOAD_TOO_LARGE", message)).encode()
-        close_connection(start_response)
         start_response(
             "413 Request Entity Too Large",
             [
@@ -70,16 +69,3 @@ def _declared_length(environ: dict[str, Any]) -> int | None:
         return max(int(environ.get("CONTENT_LENGTH") or ""), 0)
     except ValueError:
         return None
-
-
-def close_connection(start_response: StartResponse) -> None:
-    """Make the server close the connection after this answer.
-
-    A WSGI application may not send hop-by-hop headers, and gunicorn drops the `Connection`
-    header an application sets; ``start_response`` is a method of gunicorn's response, whose
-    ``force_close`` makes it announce `Connection: close` and close. Other servers (the
-    development server of the integration tests) honour the header itself.
-    """
-    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
-    if callable(force_close):
-        force_close()

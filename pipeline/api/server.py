@@ -1,14 +1,20 @@
-"""gunicorn's worker for `wapipe api`, answering the requests it refuses in our error shape.
+"""gunicorn's worker for `wapipe api`: our error shape for what it refuses, and closing on ask.
 
 gunicorn refuses some requests before the application sees them: a malformed request line or
 header, a request line or header block over its limits, broken chunked framing. Its answers
 are HTML, with nothing a client can branch on, and an unknown transfer coding is a 501 (no
 input may get a 5xx from us). This worker answers those with the API's JSON error document and
 a stable code; anything else (an error of ours) is left to gunicorn.
+
+gunicorn also drops the `Connection` header an application sends (hop-by-hop), so an answer
+that leaves a body unread (pipeline.api.bodies) could not close the connection it cannot
+reuse. This worker closes it when the application says `Connection: close`, whatever
+middleware sits between (they all pass the headers on).
 """
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunicorn import util
@@ -18,6 +24,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from pipeline.api.errors import error_document
 
 log = logging.getLogger("wapipe.api")
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # (status line, code, message) per exception gunicorn raises while parsing a request. The most
 # specific class comes first: InvalidResponseHeader is an InvalidHeader of *our* answer.
@@ -43,7 +50,11 @@ _REFUSALS: list[tuple[type[Exception], tuple[str, str, str] | None]] = [
 
 
 class JsonErrorsThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
-    """gunicorn's gthread worker; its refusals of malformed requests are JSON documents."""
+    """gunicorn's gthread worker; its refusals are JSON documents, and it closes on ask."""
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi: WSGIApp = honour_connection_close(self.wsgi)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         refusal = refusal_for(exc)
@@ -77,3 +88,19 @@ def http_answer(status: str, code: str, message: str) -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body
+
+
+def honour_connection_close(app: WSGIApp) -> WSGIApp:
+    """``app``, whose `Connection: close` makes gunicorn announce it and close."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if any(name.lower() == "connection" and value.strip().lower() == "close"
+                   for name, value in headers):  # fmt: skip
+                # Here, outermost, start_response is a method of gunicorn's response.
+                getattr(start_response, "__self__").force_close()  # noqa: B009
+            return start_response(status, headers, *exc_info)
+
+        return app(environ, start)
+
+    return serve
