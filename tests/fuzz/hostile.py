@@ -268,6 +268,30 @@ CORPUS = [
         400,
         "MALFORMED_REQUEST",
     ),
+    Hostile(
+        "Expect 100-continue with a body over the limit",
+        request_bytes(
+            "POST",
+            "/v1/messages",
+            [AUTH, JSON, ("Expect", "100-continue"), ("Content-Length", str(2 * LIMIT))],
+        ),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    ),
+    Hostile(
+        "unknown expectation",
+        request_bytes("POST", "/v1/messages", [AUTH, JSON, ("Expect", "gold")], VALID),
+        417,
+        "EXPECTATION_FAILED",
+    ),
+    Hostile(
+        "Content-Length not a number",
+        request_bytes("POST", "/v1/messages", [AUTH, JSON, ("Content-Length", "ten")]),
+        400,
+        "MALFORMED_REQUEST",
+    ),
+    Hostile("non-ASCII X-Request-Id", _get("/healthz", ("X-Request-Id", "id-\xe9\xff")), 200, None),
+    Hostile("long X-Request-Id", _get("/healthz", ("X-Request-Id", "r" * 6000)), 200, None),
     # Query strings and cursors.
     Hostile("cursor not base64", _get(f"{_LIST}?cursor=!!!"), 400, "VALIDATION_ERROR"),
     Hostile("cursor of no JSON", _get(f"{_LIST}?cursor=AAAA"), 400, "VALIDATION_ERROR"),
