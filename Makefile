@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint format bench clean
+DEPLOY_TOOLS := $(VENV)/.deploy-tools
+
+.PHONY: run test check lint format bench clean deploy-tools compose-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## The validators tests/deploy/ runs: kubectl (kustomize), Kubernetes schemas, compose, promtool.
+deploy-tools: $(DEPLOY_TOOLS)
+$(DEPLOY_TOOLS): $(STAMP) deploy/tools/requirements.txt deploy/tools/install.sh
+	deploy/tools/install.sh $(BIN)
+	touch $(DEPLOY_TOOLS)
+
 ## Install, start PostgreSQL/Redis if needed, run the whole pipeline and a demo (Ctrl-C stops).
 run: $(STAMP)
 	deploy/ensure-services.sh
 	$(BIN)/wapipe up
 
 ## Install test dependencies and run lint, types and the whole test suite.
-test: $(STAMP)
+test: $(STAMP) $(DEPLOY_TOOLS)
 	deploy/ensure-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,6 +40,10 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y wrk; }
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
+## Opt-in, needs a Docker engine: build, bring the compose stack up, send a batch to `read`.
+compose-smoke:
+	deploy/compose/smoke.sh
 
 format: $(STAMP)
 	$(BIN)/ruff format .
