@@ -15,7 +15,9 @@ from pipeline.services.tenants import PrincipalCache
 from webhooks.applier import WebhookApplier, WebhookApplierMiddleware
 from workers.actors import Actors, DramatiqQueue, declare_actors
 from workers.broker import make_broker
+from workers.job_context import JobContext
 from workers.maintenance import maintenance_tasks
+from workers.metrics_server import MetricsServerMiddleware
 from workers.node import NodeKeeper, NodeMiddleware, new_node_id
 from workers.pacing import PromptDelayedJobs, make_pacer
 
@@ -32,6 +34,15 @@ class Container:
         # Only a worker boots it: the API's broker never starts one.
         self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
         self.broker.add_middleware(NodeMiddleware(self._node_keeper))
+        # Each job's ids for the logs and its trace; the group's /metrics and /healthz.
+        self.broker.add_middleware(JobContext(lambda: self.node_id))
+        self.broker.add_middleware(
+            MetricsServerMiddleware(
+                settings.wapipe_metrics_host,
+                settings.wapipe_metrics_port,
+                lambda: {"node": self.node_id},
+            )
+        )
         # Workers release paced (delayed) jobs when due, within 100 ms.
         self.broker.add_middleware(PromptDelayedJobs())
         self.pacer = make_pacer(self.broker)

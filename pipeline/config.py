@@ -1,6 +1,7 @@
 """Typed settings, read once from the environment. Nothing else reads os.environ."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     wapipe_retention_idempotency_hours: int = 24
     # The leader's maintenance_runs log.
     wapipe_retention_maintenance_days: int = 30
+    # Log lines as JSON objects or text; empty: JSON unless stderr is a terminal.
+    wapipe_log_format: Literal["", "json", "text"] = ""
+    # Each `wapipe worker` serves /metrics and /healthz here (0: off). A port already taken
+    # (a second worker group on the host) is logged and the worker runs on without it.
+    wapipe_metrics_host: str = "0.0.0.0"  # scraped from outside the host
+    wapipe_metrics_port: int = 9191
     # Crash-test fault points (see pipeline/faults.py); empty in production.
     wapipe_faults: str = ""
 

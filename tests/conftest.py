@@ -62,6 +62,8 @@ def settings(database_url: str, fake_provider: FakeProvider) -> Settings:
         wapipe_retry_max_backoff_ms=400,
         wapipe_http_timeout_seconds=2.0,
         wapipe_max_attempts=4,
+        # In-process workers serve no metrics port (the e2e stack's worker does).
+        wapipe_metrics_port=0,
     )
 
 

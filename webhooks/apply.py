@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from db.models import MessageStatusEvent, PendingStatus, table_of
 from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
+from pipeline.observability.metrics import status_changed
 from pipeline.services.statuses import ErrorInfo, StatusReport, history_row, plan_status
 from webhooks.payloads import StatusItem
 
@@ -43,7 +45,7 @@ _TYPES = ("text", "timestamptz", "timestamptz", "timestamptz", "timestamptz") + 
 # Every message a batch may touch, found by its wamid or by our id echoed back in
 # biz_opaque_callback_data, locked in one order (by id) so concurrent batches cannot deadlock.
 _LOCK_SQL = text(f"""
-SELECT id, company_id, {", ".join(_STATE)} FROM messages
+SELECT id, company_id, queued_at, {", ".join(_STATE)} FROM messages
 WHERE provider_message_id = ANY(CAST(:wamids AS text[])) OR id = ANY(CAST(:ids AS uuid[]))
 ORDER BY id FOR UPDATE
 """)
@@ -217,6 +219,8 @@ class _Batch:
                 decision, values = plan_status(row, report)
                 row.update(values)
                 history.append(history_row(message_id, report, decision.applied))
+                if decision.applied:
+                    _observe(message_id, report, row["queued_at"])
             if row != before:
                 changed.append(row)
         if changed:
@@ -227,6 +231,16 @@ class _Batch:
             self.session.execute(insert(_history), history)
         if self.parked:
             self.session.execute(insert(_pending), self.parked)
+
+
+def _observe(message_id: uuid.UUID, report: StatusReport, queued_at: datetime) -> None:
+    """Count and log an applied status (a batch that rolls back and is applied again item by
+    item counts its statuses twice: rare, and never undercounted)."""
+    status_changed(report.status, report.source, queued_at)
+    log.info(
+        "status applied",
+        extra={"message_id": str(message_id), "status": str(report.status)},
+    )
 
 
 def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:

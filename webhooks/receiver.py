@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.session import Database
 from pipeline.api.errors import DATABASE_DOWN, error_document
+from pipeline.api.observe import ROUTE_KEY
 from pipeline.domain.errors import ValidationError
 from webhooks.service import receive_webhook
 from webhooks.signature import is_valid_signature
@@ -37,6 +38,7 @@ class WebhookReceiver:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
             return self._app(environ, start_response)
+        environ[ROUTE_KEY] = PATH  # the metrics' route label (pipeline/api/observe.py)
         status, document = self._receive(environ)
         body = json.dumps(document).encode()
         start_response(

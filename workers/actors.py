@@ -10,6 +10,7 @@ import dramatiq
 from pipeline.services.delivery import Outcome
 from pipeline.services.ports import ChannelPace
 from workers.broker import DELIVERIES
+from workers.job_context import job_options
 from workers.pacing import RedisPacer
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ def declare_actors(broker: dramatiq.Broker, container: "Callable[[], Container]"
 
 
 class DramatiqQueue:
-    """The TaskQueue port over Dramatiq: a job carries only the id. A delayed job waits in
+    """The TaskQueue port over Dramatiq: a job carries only the id (and, in its options, the
+    request id and trace context of the code that enqueued it). A delayed job waits in
     the queue's delayed set (``<q>.DQ``) until due; slots come from the channel's pacer."""
 
     def __init__(self, actors: Actors, pacer: RedisPacer) -> None:
@@ -63,10 +65,10 @@ class DramatiqQueue:
         self._pacer = pacer
 
     def enqueue_delivery(self, message_id: uuid.UUID, delay_ms: int = 0) -> None:
-        if delay_ms > 0:
-            self._actors.deliver_message.send_with_options(args=(str(message_id),), delay=delay_ms)
-        else:
-            self._actors.deliver_message.send(str(message_id))
+        # The request id and trace context ride along, for the worker's logs and spans.
+        self._actors.deliver_message.send_with_options(
+            args=(str(message_id),), delay=delay_ms if delay_ms > 0 else None, **job_options()
+        )
 
     def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
         return self._pacer.reserve_slots(channel, count)

@@ -11,12 +11,15 @@ import dramatiq
 
 from pipeline.bootstrap import bootstrap
 from pipeline.config import get_settings
+from pipeline.observability import logs, tracing
 from pipeline.startup import refuse_if_insecure
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # `dramatiq workers.main` run directly refuses too (the process exits, and dramatiq with it).
 refuse_if_insecure(get_settings())
+logs.configure(get_settings().wapipe_log_format)
+tracing.configure("wapipe-worker")
 container = bootstrap()
 broker = container.broker
 dramatiq.set_broker(broker)

@@ -4,11 +4,12 @@ from typing import NoReturn
 
 from flask import Flask
 
-from pipeline.api import conversations, health, messages, openapi
+from pipeline.api import conversations, health, messages, observe, openapi
 from pipeline.api.bodies import BodyLimit
 from pipeline.api.errors import register_error_handlers
 from pipeline.bootstrap import Container, bootstrap
 from pipeline.config import Settings
+from pipeline.observability.pipeline_state import PipelineState
 from webhooks import views as webhook_views
 from webhooks.receiver import PATH, WebhookReceiver
 
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     secret = wired.settings.whatsapp_app_secret
     receiver = WebhookReceiver(app.wsgi_app, wired.db, secret)
     app.wsgi_app = BodyLimit(receiver, MAX_BODY_BYTES)  # type: ignore[method-assign]
+    # Outermost: every request gets its id and is counted, whoever answers it.
+    observe.install(app, PipelineState(wired.db, wired.broker))
     return app
 
 

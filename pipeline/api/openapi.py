@@ -90,7 +90,8 @@ _CONVERSATION_LINKS = {
     "ClearConversation": _to("post_v1_conversations_conversation_id_clear", _CONVERSATION),
     "DeleteConversation": _to("delete_v1_conversations_conversation_id", _CONVERSATION),
 }
-_V1 = (401,)
+# Every /v1 operation: a missing or bad key, or a key over its rate limit.
+_V1 = (401, 429)
 ROUTES = [
     Route("get", "/healthz", "Liveness", {200: schemas.Health}, public=True),
     Route(
@@ -102,6 +103,13 @@ ROUTES = [
         public=True,
     ),
     Route("get", "/openapi.json", "This document", {200: None}, public=True),
+    Route(
+        "get",
+        "/metrics",
+        "Prometheus metrics of the API processes and the pipeline's state",
+        {200: None},
+        public=True,
+    ),
     Route(
         "post",
         "/v1/messages",
@@ -294,10 +302,14 @@ def _operation(route: Route) -> Operation:
     )
 
 
+# Answered in text: the subscription handshake's challenge, and Prometheus' format.
+_PLAIN_TEXT = {"/webhooks/whatsapp", "/metrics"}
+
+
 def _success(route: Route, status: int, model: type[BaseModel] | None) -> OpenAPIResponse:
     if status == 204:
         return OpenAPIResponse(description="Done; no content")
-    if route.path == "/webhooks/whatsapp" and route.method == "get":
+    if route.path in _PLAIN_TEXT and route.method == "get":
         content = {"text/plain": MediaType(schema=Schema(type="string"))}
     elif model is None:
         content = {"application/json": MediaType(schema=Schema(type="object"))}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from db import migrate
 from db.models import Channel
 from db.session import Database, make_engine
-from pipeline.cli.processes import api_argv, worker_argv
+from pipeline.cli.processes import api_argv, metrics_env, worker_argv
 from pipeline.config import get_settings
 from pipeline.services import tenants
 from workers.broker import QUEUES
@@ -77,8 +77,8 @@ class Stack:
             "--channel", f"{DEMO_PHONE_NUMBER_ID}={DEMO_ACCESS_TOKEN}=15550009999",
         ]  # fmt: skip
         self._spawn("fake-provider", fake, env)
-        self._spawn("api", api_argv("127.0.0.1", self.ports.api, 2, 8), env)
-        self._spawn("worker", worker_argv(2, 4, QUEUES), env)
+        self._spawn("api", api_argv("127.0.0.1", self.ports.api, 2, 8), env | metrics_env("api"))
+        self._spawn("worker", worker_argv(2, 4, QUEUES), env | metrics_env("worker"))
         self._wait_ready(f"{self.fake_url}/_fake/healthz", "fake provider")
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self.console.print(

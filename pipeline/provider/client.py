@@ -1,6 +1,7 @@
 """The WhatsApp Cloud API send call: one HTTP client per process, errors classified once."""
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,6 +13,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS
+from pipeline.observability.tracing import tracer
 from pipeline.provider.errors import ErrorKind, ProviderError, classify_code
 
 
@@ -114,6 +117,20 @@ class HttpWhatsAppClient:
         return self._send_with_retries(message)
 
     def _send_once(self, message: OutboundText) -> str:
+        """One request to the provider, counted and timed (each in-process try apart)."""
+        started = time.perf_counter()
+        with tracer.start_as_current_span("provider.send"):
+            try:
+                wamid = self._request(message)
+            except ProviderError as error:
+                PROVIDER_REQUESTS.labels(str(error.kind), error.error_code).inc()
+                raise
+            finally:
+                PROVIDER_SECONDS.observe(time.perf_counter() - started)
+        PROVIDER_REQUESTS.labels("accepted", "").inc()
+        return wamid
+
+    def _request(self, message: OutboundText) -> str:
         try:
             response = self._http.request(
                 "POST",

@@ -18,6 +18,8 @@ from pipeline.config import Settings
 from pipeline.crypto import TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
+from pipeline.observability.metrics import AMBIGUOUS_RESENDS, status_changed
+from pipeline.observability.tracing import tracer
 from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import (
     ErrorKind,
@@ -96,7 +98,7 @@ RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
           c.send_rate_mps,
           m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
-          now() - m.queued_at > make_interval(secs => %(max_age)s) AS expired,
+          now() - m.queued_at > make_interval(secs => %(max_age)s) AS expired, m.queued_at,
           (SELECT r.provider_message_id FROM messages r
             WHERE r.id = m.reply_to_message_id) AS reply_to_wamid
 """
@@ -209,6 +211,7 @@ class Claim:
     # Attempts of the rounds before the latest retry: attempt numbers go on from them.
     earlier_attempts: int = 0
     send_rate_mps: int = 80
+    queued_at: datetime | None = None
 
     @property
     def channel(self) -> ChannelPace:
@@ -251,11 +254,15 @@ class Deliverer:
     gate: SendGate | None = None
 
     def deliver(self, message_id: uuid.UUID) -> DeliveryResult:
-        claim = self._claim(message_id)
-        if claim is None:
-            return self._unclaimed(message_id)
-        with self.leases.holding(claim.id):
-            return self._deliver_claimed(claim)
+        with tracer.start_as_current_span("delivery"):
+            with tracer.start_as_current_span("delivery.claim"):
+                claim = self._claim(message_id)
+            if claim is None:
+                return self._unclaimed(message_id)
+            if claim.previous_owner == AMBIGUOUS:
+                AMBIGUOUS_RESENDS.inc()  # counted by the claim in `ambiguous_resends` too
+            with self.leases.holding(claim.id):
+                return self._deliver_claimed(claim)
 
     def _deliver_claimed(self, claim: Claim) -> DeliveryResult:
         crash_point("worker_after_claim")
@@ -276,7 +283,12 @@ class Deliverer:
         except ProviderError as error:
             return self._after_error(claim, error)
         crash_point("worker_after_send")
-        self._record_sent(claim, wamid)
+        with tracer.start_as_current_span("delivery.record"):
+            self._record_sent(claim, wamid)
+        log.info(
+            "message sent",
+            extra={"message_id": str(claim.id), "wamid": wamid, "attempt": claim.attempt_number},
+        )
         return DeliveryResult(Outcome.SENT)
 
     def _claim(self, message_id: uuid.UUID) -> Claim | None:
@@ -467,6 +479,8 @@ class Deliverer:
                 "started_at": claim.claimed_at,
             },
         )
+        if rows and decision.applied:
+            status_changed(Status.SENT, Source.WORKER, claim.queued_at)
         next_id = rows[0].next_id if rows else self._record_sent_locked(claim, wamid, report)
         # Statuses parked under this wamid before it was recorded (after the commit above,
         # so an applier parking one now either sees the wamid or is seen here).
@@ -505,8 +519,11 @@ class Deliverer:
         )
         attempt = self._attempt(claim, outcome, error, error_code=info.code)
         with self.db.transaction() as session:
-            apply_status(session, claim.id, report, also=[attempt])
+            decision = apply_status(session, claim.id, report, also=[attempt])
             next_id = _next_in_line(session, claim.conversation_id, claim.id)
+        if decision is not None and decision.applied:
+            status_changed(Status.FAILED, Source.WORKER)
+        log.info("message failed", extra={"message_id": str(claim.id), "code": info.code})
         if next_id is not None:
             enqueue_after_commit(self.queue, [next_id], claim.channel)
 

@@ -16,6 +16,9 @@ from pipeline.domain.errors import Conflict, NotFound
 from pipeline.domain.fields import PhoneNumber, visible_text
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
+from pipeline.observability.logs import Timings
+from pipeline.observability.metrics import MESSAGES_ACCEPTED
+from pipeline.observability.tracing import tracer
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.ports import ChannelPace, TaskQueue
@@ -107,12 +110,17 @@ def submit_message(
 ) -> Accepted:
     """Accept a message in one transaction, then enqueue its delivery."""
     message_id = uuid.uuid4()
-    # The writes are one statement, atomic by itself: run it in autocommit mode, one round
-    # trip instead of BEGIN, the statement and COMMIT. (The reply_to check before it only
-    # reads a message's owner, which never changes.)
-    accepted, channel = accept_message(db.run, principal, request, message_id)
-    crash_point("api_after_commit")
-    enqueue_after_commit(queue, [message_id], channel)
+    timings = Timings()
+    with tracer.start_as_current_span("intake"):
+        # The writes are one statement, atomic by itself: run it in autocommit mode, one
+        # round trip instead of BEGIN, the statement and COMMIT. (The reply_to check before
+        # it only reads a message's owner, which never changes.)
+        with timings.step("write"):
+            accepted, channel = accept_message(db.run, principal, request, message_id)
+        crash_point("api_after_commit")
+        with timings.step("enqueue"):
+            enqueue_after_commit(queue, [message_id], channel)
+    _log_accepted(principal, accepted, timings)
     return accepted
 
 
@@ -127,18 +135,43 @@ def submit_message_once(
     if once is None:
         return reply(202, asdict(submit_message(db, queue, principal, request)))
     message_id = uuid.uuid4()
-    paces: list[ChannelPace] = []
+    timings = Timings()
+    done: list[tuple[Accepted, ChannelPace]] = []
 
     def accept(session: Session) -> Reply:
         accepted, channel = accept_message(in_transaction(session), principal, request, message_id)
-        paces.append(channel)
+        done.append((accepted, channel))
         return reply(202, asdict(accepted))
 
-    answer = run_once(db, principal, once, accept)
-    if not answer.replayed:
+    with tracer.start_as_current_span("intake"):
+        with timings.step("write"):
+            answer = run_once(db, principal, once, accept)
+        if answer.replayed or not done:
+            return answer
         crash_point("api_after_commit")
-        enqueue_after_commit(queue, [message_id], paces[-1] if paces else None)
+        accepted, channel = done[-1]
+        with timings.step("enqueue"):
+            enqueue_after_commit(queue, [message_id], channel)
+    _log_accepted(principal, accepted, timings)
     return answer
+
+
+def _log_accepted(principal: Principal, accepted: Accepted, timings: Timings) -> None:
+    """Count the message and log its one intake line with the steps' timings. The contact,
+    the conversation, the message and its history are written by one statement (one round
+    trip), so they are timed together as `write_ms`."""
+    MESSAGES_ACCEPTED.inc()
+    log.info(
+        "message accepted",
+        extra={
+            "message_id": str(accepted.id),
+            "company_id": str(principal.company_id),
+            "conversation_id": str(accepted.conversation_id),
+            "created_contact": accepted.created_contact,
+            "created_conversation": accepted.created_conversation,
+            **timings.total(),
+        },
+    )
 
 
 def accept_message(

@@ -22,6 +22,8 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     # Where every process writes its stdout and stderr (a test searches them for secrets).
     logs: Path | None = field(default=None, repr=False)
+    # The worker group's /metrics and /healthz.
+    worker_metrics_url: str = ""
 
 
 # Stopped when the e2e tests are done: its workers' webhook appliers read the shared test
@@ -29,7 +31,7 @@ class Stack:
 @pytest.fixture(scope="package")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs: Path = tmp_path_factory.mktemp("e2e-logs")
-    api_port, fake_port = free_port(), free_port()
+    api_port, fake_port, metrics_port = free_port(), free_port(), free_port()
     api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
     env = stack_env(
         {
@@ -43,6 +45,8 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "WAPIPE_RETRY_MIN_BACKOFF_MS": "200",
             "WAPIPE_RETRY_MAX_BACKOFF_MS": "1000",
             "WAPIPE_MAX_ATTEMPTS": "4",
+            "WAPIPE_METRICS_PORT": str(metrics_port),
+            "WAPIPE_LOG_FORMAT": "json",
         }
     )
     fake = Process(
@@ -67,7 +71,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running(fake, api, worker):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
-        yield Stack(api_url, fake_url, env, logs)
+        yield Stack(api_url, fake_url, env, logs, f"http://127.0.0.1:{metrics_port}")
 
 
 @pytest.fixture

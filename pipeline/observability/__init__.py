@@ -1,0 +1,1 @@
+"""Metrics, structured logs and traces: what an operator watches wapipe with."""

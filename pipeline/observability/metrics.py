@@ -1,0 +1,109 @@
+"""Prometheus metrics. Names are a contract for dashboards and alerts: add, don't rename.
+
+Counters and histograms are kept by the process that counts. A process group (gunicorn's
+workers, a `wapipe worker`'s Dramatiq processes) shares them through prometheus_client's
+multiprocess mode: `wapipe api` and `wapipe worker` point PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before starting their children, and whichever process answers a scrape
+sums every process's files. The pipeline's state (queue depths, the oldest message owed a
+send, the webhook backlog, paused channels, dead letters) is read from PostgreSQL and Redis
+when the API is scraped, not counted anywhere. Labels never carry a phone, a message id or
+anything else unbounded.
+"""
+
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Accepted to sent is seconds; to read can be hours (a phone off for the night).
+_LIFECYCLE = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+HTTP_REQUESTS = Counter(
+    "wapipe_http_requests_total", "HTTP requests answered.", ["route", "method", "code"]
+)
+HTTP_SECONDS = Histogram(
+    "wapipe_http_request_seconds", "Time to answer an HTTP request.", ["route"], buckets=_FAST
+)
+MESSAGES_ACCEPTED = Counter("wapipe_messages_accepted_total", "Messages the intake accepted.")
+STATUS_CHANGES = Counter(
+    "wapipe_status_changes_total",
+    "Applied status changes of outbound messages.",
+    ["status", "source"],
+)
+PROVIDER_REQUESTS = Counter(
+    "wapipe_provider_requests_total",
+    "Sends to the WhatsApp Cloud API by outcome and error code ('' when accepted).",
+    ["outcome", "code"],
+)
+PROVIDER_SECONDS = Histogram(
+    "wapipe_provider_request_seconds", "Time of one send to the provider.", buckets=_FAST
+)
+TIME_TO_STATUS = Histogram(
+    "wapipe_time_to_status_seconds",
+    "From acceptance to sent, delivered and read.",
+    ["status"],
+    buckets=_LIFECYCLE,
+)
+AMBIGUOUS_RESENDS = Counter(
+    "wapipe_ambiguous_resends_total",
+    "Resends forced after a send of unknown outcome (the provider may have it twice).",
+)
+
+
+# The statuses whose time since acceptance is measured.
+_TIMED = frozenset({"sent", "delivered", "read"})
+
+
+def status_changed(status: str, source: str, queued_at: datetime | None = None) -> None:
+    """Count an applied status change, and time it from acceptance when it is a milestone."""
+    STATUS_CHANGES.labels(str(status), str(source)).inc()
+    if queued_at is not None and status in _TIMED:
+        elapsed = (datetime.now(UTC) - queued_at).total_seconds()
+        TIME_TO_STATUS.labels(str(status)).observe(max(elapsed, 0.0))
+
+
+def fresh_multiproc_dir(role: str) -> str:
+    """A new, empty directory for one process group's metric files (a restarted group must
+    not add its predecessor's counts)."""
+    path = Path(tempfile.gettempdir()) / f"wapipe-metrics-{role}-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+def mark_process_dead(pid: int) -> None:
+    """gunicorn's child_exit: drop a dead worker's live gauges (its counters stay summed)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def exposition(*extra: Collector) -> bytes:
+    """The text a scrape gets: this process group's metrics, plus ``extra`` collectors."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        output = generate_latest(registry)
+    else:
+        output = generate_latest(REGISTRY)
+    if extra:
+        registry = CollectorRegistry(auto_describe=False)
+        for collector in extra:
+            registry.register(collector)
+        output += generate_latest(registry)
+    return output

@@ -1,0 +1,63 @@
+"""Log lines are JSON with the ids of their context; hostile request ids are not echoed."""
+
+import json
+import logging
+import sys
+
+from pipeline.observability import logs
+
+
+def _line(record: logging.LogRecord) -> dict[str, object]:
+    parsed = json.loads(logs.JsonFormatter().format(record))
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+def test_a_line_has_time_level_logger_event_and_the_bound_ids() -> None:
+    record = logging.makeLogRecord(
+        {"name": "wapipe.delivery", "levelno": logging.INFO, "levelname": "INFO",
+         "msg": "message %s sent", "args": ("m-1",), "wamid": "wamid.X"}
+    )  # fmt: skip
+    with logs.bound(request_id="req-1", message_id="m-1", company_id="c-1", worker="w:1:ab"):
+        line = _line(record)
+    assert line["event"] == "message m-1 sent"
+    assert line["level"] == "info"
+    assert line["logger"] == "wapipe.delivery"
+    assert line["request_id"] == "req-1"
+    assert line["message_id"] == "m-1"
+    assert line["company_id"] == "c-1"
+    assert line["worker"] == "w:1:ab"
+    assert line["wamid"] == "wamid.X"  # extra fields become fields
+    assert "T" in str(line["time"])
+    assert "request_id" not in _line(record)  # the context ended with the block
+
+
+def test_an_exception_is_logged_by_type_and_place_never_by_its_text() -> None:
+    secret = "-".join(("EAAG", "secret"))  # a value, as a token would be, not source text
+    try:
+        raise ValueError(f"token={secret} and the customer's text")
+    except ValueError:
+        record = logging.makeLogRecord(
+            {"name": "x", "levelname": "ERROR", "msg": "failed", "exc_info": sys.exc_info()}
+        )
+    line = _line(record)
+    assert line["error"] == "ValueError"
+    assert "test_observability.py" in str(line["traceback"])
+    assert secret not in json.dumps(line)
+
+
+def test_a_request_id_is_taken_only_when_it_is_a_plain_token() -> None:
+    assert logs.request_id_from("abc-123_X.y:z") == "abc-123_X.y:z"
+    for hostile in ("", "a" * 129, "x\r\nSet-Cookie: a=b", "café", "<script>"):
+        made = logs.request_id_from(hostile)
+        assert made != hostile
+        assert len(made) == 32
+
+
+def test_step_timings_are_fields_in_milliseconds() -> None:
+    timings = logs.Timings()
+    with timings.step("insert_message"):
+        pass
+    fields = timings.total()
+    assert set(fields) == {"insert_message_ms", "total_ms"}
+    assert 0 <= fields["insert_message_ms"] <= fields["total_ms"]
