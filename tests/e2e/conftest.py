@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import Settings
 from tests.conftest import APP_SECRET, VERIFY_TOKEN
+from tests.e2e.otlp import Collector
 from tests.e2e.processes import WAPIPE, Process, running, stack_env, wait_http_ok
 from tests.support import free_port
 
@@ -24,12 +25,16 @@ class Stack:
     logs: Path | None = field(default=None, repr=False)
     # The worker group's /metrics and /healthz.
     worker_metrics_url: str = ""
+    # Where the processes export their traces.
+    traces: Collector | None = field(default=None, repr=False)
 
 
 # Stopped when the e2e tests are done: its workers' webhook appliers read the shared test
 # database's inbox (webhooks are not queue jobs), and would apply other tests' webhooks.
 @pytest.fixture(scope="package")
-def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory, traces: Collector
+) -> Iterator[Stack]:
     logs: Path = tmp_path_factory.mktemp("e2e-logs")
     api_port, fake_port, metrics_port = free_port(), free_port(), free_port()
     api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
@@ -47,6 +52,8 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "WAPIPE_MAX_ATTEMPTS": "4",
             "WAPIPE_METRICS_PORT": str(metrics_port),
             "WAPIPE_LOG_FORMAT": "json",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": traces.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within a moment, not every 5 s
         }
     )
     fake = Process(
@@ -71,7 +78,13 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running(fake, api, worker):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
-        yield Stack(api_url, fake_url, env, logs, f"http://127.0.0.1:{metrics_port}")
+        yield Stack(api_url, fake_url, env, logs, f"http://127.0.0.1:{metrics_port}", traces)
+
+
+@pytest.fixture(scope="package")
+def traces() -> Iterator[Collector]:
+    with Collector() as collector:
+        yield collector
 
 
 @pytest.fixture

@@ -102,6 +102,7 @@ def test_a_messages_log_lines_are_json_and_share_its_request_id(
     api: httpx.Client,  # noqa: F811 - the fixture
 ) -> None:
     assert stack.logs is not None
+    logs_dir = stack.logs
     response = api.post(
         "/v1/messages",
         json={"to": "+16505550123", "text": "logs"},
@@ -114,7 +115,7 @@ def test_a_messages_log_lines_are_json_and_share_its_request_id(
 
     def lines_of(log: str) -> list[dict[str, Any]] | None:
         found = [
-            line for line in _json_lines(stack.logs / log) if line.get("message_id") == message_id
+            line for line in _json_lines(logs_dir / log) if line.get("message_id") == message_id
         ]
         return found or None
 
@@ -138,3 +139,31 @@ def test_a_messages_log_lines_are_json_and_share_its_request_id(
     assert sent["worker"]
     statuses = {line["status"] for line in lines if line["event"] == "status applied"}
     assert {"delivered", "read"} <= statuses
+
+
+def test_one_trace_runs_from_the_intake_through_the_send_and_the_statuses(
+    stack: Stack,
+    api: httpx.Client,  # noqa: F811 - the fixture
+) -> None:
+    assert stack.traces is not None
+    [message_id] = [_send(api)]
+    _wait_all(api, [message_id], "read")
+
+    def traced() -> list[Any] | None:
+        spans = stack.traces.snapshot() if stack.traces else []
+        intakes = [s for s in spans if s.name == "intake" and s.service == "wapipe-api"]
+        for intake in intakes:
+            mine = [s for s in spans if s.trace_id == intake.trace_id]
+            names = {s.name for s in mine}
+            if {"delivery", "delivery.claim", "provider.send", "delivery.record"} <= names:
+                return mine
+        return None
+
+    spans = wait_for(traced, timeout=15, interval=0.3, what="the message's trace")
+    by_name = {s.name: s for s in spans}
+    assert by_name["delivery"].service == "wapipe-worker"
+    assert by_name["delivery"].parent_id == by_name["intake"].span_id  # carried by the job
+    assert by_name["provider.send"].parent_id == by_name["delivery"].span_id
+    applied = [s for s in stack.traces.snapshot() if s.name == "webhooks.apply"]
+    assert applied  # the statuses' application is traced (its own traces: webhooks)
+    assert all(s.service == "wapipe-worker" for s in applied)
