@@ -12,6 +12,7 @@ from pipeline.bootstrap import Container
 from pipeline.cli.context import (
     actor_option,
     age_of,
+    company_option,
     console,
     echo_json,
     json_option,
@@ -24,8 +25,6 @@ from pipeline.crypto import TokenCipher
 from pipeline.services import operations
 from pipeline.services.audit import Operator
 from pipeline.services.channels import MAX_SEND_RATE_MPS, list_channels
-
-company_option = click.option("--company", "company_id", type=click.UUID, required=True)
 
 
 @click.group()

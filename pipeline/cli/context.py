@@ -114,6 +114,7 @@ actor_option = click.option(
 )
 reason_option = click.option("--reason", default=None, help="Why, for the audit trail.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+company_option = click.option("--company", "company_id", type=click.UUID, required=True)
 yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 
 _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

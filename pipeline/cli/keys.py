@@ -9,6 +9,7 @@ from pipeline.bootstrap import Container
 from pipeline.cli.context import (
     actor_option,
     age_of,
+    company_option,
     console,
     echo_json,
     json_option,
@@ -19,7 +20,6 @@ from pipeline.cli.context import (
 from pipeline.services import api_keys
 from pipeline.services.audit import Operator
 
-company_option = click.option("--company", "company_id", type=click.UUID, required=True)
 user_option = click.option("--user", "user_id", type=click.UUID, default=None)
 rate_option = click.option(
     "--rate",
