@@ -48,6 +48,7 @@ ERROR_MEANINGS = {
     409: "CONFLICT, IDEMPOTENCY_CONFLICT or IDEMPOTENCY_IN_PROGRESS",
     413: "PAYLOAD_TOO_LARGE: the body is over 1 MiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body as application/json",
+    429: "RATE_LIMITED: over the API key's rate; retry after `Retry-After` seconds",
     503: "UNAVAILABLE: a dependency is unreachable",
 }
 _BODY_ERRORS = (400, 413, 415)
