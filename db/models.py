@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so migrations can refer to them.
@@ -52,10 +52,14 @@ def _created_at() -> Mapped[datetime]:
 
 class Company(Base):
     __tablename__ = "companies"
+    __table_args__ = (CheckConstraint("window_policy IN ('off', 'enforce')", name="window_policy"),)
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created_at()
+    # `enforce`: a non-template message to a conversation whose 24-hour customer service
+    # window is closed is refused at intake (Meta would refuse it with 131047 later).
+    window_policy: Mapped[str] = mapped_column(String(8), server_default=sql("'off'"))
 
 
 class User(Base):
@@ -202,6 +206,8 @@ class Conversation(Base):
         DateTime(timezone=True),
         Computed("GREATEST(activity_floor_at, last_message_at)", persisted=True),
     )
+    # When the customer last wrote: the 24-hour window runs from it.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):
@@ -460,3 +466,118 @@ class MaintenanceRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class Template(Base):
+    """A message template of a company's WhatsApp business account, as last synced."""
+
+    __tablename__ = "templates"
+    __table_args__ = (
+        UniqueConstraint(
+            "company_id", "name", "language", name="uq_templates_company_name_language"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    components: Mapped[list[Any]] = mapped_column(JSONB)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Media(Base):
+    """A media id the company uploaded or received: only those may be downloaded by it."""
+
+    __tablename__ = "media"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class WebhookEndpoint(Base):
+    """A URL of a company's that receives its events, signed with its secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    # `whsec_...`, encrypted like channel tokens (pipeline/crypto.py); the one before a
+    # rotation still signs until `previous_secret_until`.
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first failed attempt since the last success: 5 days of it disable the endpoint.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Event(Base):
+    """The outbox: one row per committed change, written in the change's own transaction."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_txid", "txid", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    type: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # A message event: the message's status columns as they were at the change (the rest
+    # of the message does not change); a conversation event: the conversation's view.
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created_at()
+    # The writing transaction's id (xid8 as bigint): readers order by (txid, id) and read
+    # only below every running transaction, so a late commit is never skipped.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=sql("(pg_current_xact_id()::text)::bigint")
+    )
+
+
+class EventCursor(Base):
+    """How far a reader of the outbox has got, by (txid, id): the fan-out's is durable."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
+    event_id: Mapped[int] = mapped_column(BigInteger, server_default=sql("0"))
+
+
+class EventDelivery(Base):
+    """One event owed to one endpoint, with its attempts so far."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+        Index(
+            "ix_event_deliveries_due", "next_attempt_at", postgresql_where=sql("status = 'pending'")
+        ),
+        Index("ix_event_deliveries_endpoint_id", "endpoint_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16), server_default=sql("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created_at()

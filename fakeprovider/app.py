@@ -16,11 +16,14 @@ from werkzeug.exceptions import HTTPException
 from fakeprovider.callbacks import AcceptedSend, WebhookDispatcher
 from fakeprovider.config import (
     BAD_OAUTH_MESSAGE,
+    FakeConfig,
     error_body,
     error_details,
     error_message,
     http_status_for,
 )
+from fakeprovider.content import TemplateRefused, check_typed
+from fakeprovider.content_routes import register_content_routes
 from fakeprovider.state import Arrival, Channel, FakeState
 
 _PHONE = re.compile(r"^\+?\d{7,15}$")
@@ -76,7 +79,10 @@ def parse_send(raw: bytes) -> SendRequest:
             raise InvalidSend("Param template['name'] is required")
         category = "utility"
     else:
-        raise InvalidSend(f"Param type must be 'text' or 'template', not {kind!r}")
+        problem = check_typed(str(kind), body)
+        if problem is not None:
+            raise InvalidSend(problem)
+        category = "service"
     context = body.get("context")
     if context is not None and not (
         isinstance(context, dict) and isinstance(context.get("message_id"), str)
@@ -121,6 +127,22 @@ def _json_object() -> dict[str, Any]:
     return data
 
 
+def _refusal(
+    state: FakeState, channel: Channel, config: FakeConfig, req: SendRequest
+) -> int | None:
+    """What Meta refuses for the content of a send: an unknown template or a wrong number of
+    parameters (132001, 132000), or free-form text outside the 24-hour window (131047)."""
+    if req.body.get("type") == "template":
+        try:
+            state.content.check_template(channel.waba_id, req.body["template"])
+        except TemplateRefused as refused:
+            return refused.code
+        return None
+    if config.enforce_window and not state.content.window_open(channel.phone_number_id, req.to):
+        return 131047
+    return None
+
+
 def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: threading.Event) -> Flask:
     """``stopping`` cuts injected latency and hung responses short when the server stops."""
     app = Flask("wapipe.fakeprovider")
@@ -159,7 +181,7 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
             req = parse_send(raw)
         except InvalidSend as exc:
             return invalid(str(exc))
-        code = state.take_rule(req.to)
+        code = state.take_rule(req.to) or _refusal(state, channel, config, req)
         if code is None and config.error_rate > 0 and state.random() < config.error_rate:
             code = state.choice(config.error_codes)
         state.record_arrival(phone_number_id, Arrival(arrived, req.to, code))
@@ -178,6 +200,8 @@ def create_app(state: FakeState, dispatcher: WebhookDispatcher, stopping: thread
             # Accepted but unanswered for a while: the ambiguous send a client must reconcile.
             stopping.wait(config.timeout_seconds)
         return json_response(body)
+
+    register_content_routes(app, state)
 
     @app.get("/_fake/healthz")
     def healthz() -> Response:

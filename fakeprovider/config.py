@@ -31,6 +31,8 @@ class FakeConfig:
     send_statuses: bool = True
     fail_rate: float = 0.0
     accept_any_token: bool = False
+    # Refuse a non-template send to a customer who has not written in 24 hours (131047).
+    enforce_window: bool = False
     webhook_url: str = ""
     app_secret: str = field(default="", repr=False)
 

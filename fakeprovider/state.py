@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakeprovider.config import FakeConfig
+from fakeprovider.content import ContentState
 
 
 def new_wamid(recipient: str) -> str:
@@ -65,6 +66,8 @@ class FakeState:
         self._channels: dict[str, Channel] = {}
         self._rules: list[Rule] = []
         self._random = random.Random(seed)
+        # Template catalogues, uploaded media and the customers' windows.
+        self.content = ContentState()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -125,6 +128,10 @@ class FakeState:
     def channel(self, phone_number_id: str) -> Channel | None:
         with self._lock:
             return self._channels.get(phone_number_id)
+
+    def channels_of(self, waba_id: str) -> list[Channel]:
+        with self._lock:
+            return [c for c in self._channels.values() if c.waba_id == waba_id]
 
     def channel_ids(self) -> list[str]:
         with self._lock:

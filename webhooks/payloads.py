@@ -1,9 +1,9 @@
 """Pydantic models of the Cloud API webhook body; permissive where Meta adds fields."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 
 class _Model(BaseModel):
@@ -38,17 +38,65 @@ class InboundText(_Model):
     body: str = ""
 
 
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+
+
 class InboundMessage(_Model):
+    """A customer's message of any type; the object under its type is kept as Meta sent it
+    (extra fields allowed), so a type Meta adds tomorrow is stored, never refused."""
+
     from_: str = Field(alias="from", min_length=1, max_length=32)
     id: str = Field(min_length=1, max_length=256)
     timestamp: str = Field(pattern=r"^\d{1,11}$")
-    type: str
+    type: str = Field(max_length=64)
     text: InboundText | None = None
     context: dict[str, Any] | None = None
 
     @property
     def at(self) -> datetime:
         return parse_timestamp(self.timestamp)
+
+    def typed_content(self) -> dict[str, Any]:
+        """The object under the message's type (contacts, a list, wrapped as {"contacts"})."""
+        typed = (
+            self.text.model_dump() if self.type == "text" and self.text else self._extra(self.type)
+        )
+        if isinstance(typed, dict):
+            return typed
+        return {self.type: typed} if typed is not None else {}
+
+    def body_text(self) -> str | None:
+        """What a person reads first: the text, a caption, a reply's title, a place's name."""
+        typed = self.typed_content()
+        if self.type == "text":
+            return self.text.body if self.text else None
+        if self.type == "interactive":
+            reply = typed.get(str(typed.get("type")))
+            typed = reply if isinstance(reply, dict) else {}
+        for key in ("caption", "title", "text", "name", "emoji"):
+            if isinstance(typed.get(key), str):
+                return str(typed[key])
+        return None
+
+    def media(self) -> tuple[str, str | None] | None:
+        """(media id, mime type) of a media message."""
+        typed = self.typed_content()
+        media_id = typed.get("id")
+        if self.type not in MEDIA_TYPES or not isinstance(media_id, str) or not media_id:
+            return None
+        mime = typed.get("mime_type")
+        return media_id[:128], mime[:128] if isinstance(mime, str) else None
+
+    def replied_wamid(self) -> str | None:
+        """The wamid of our message this one replies or reacts to."""
+        if self.type == "reaction":
+            wamid = self.typed_content().get("message_id")
+        else:
+            wamid = (self.context or {}).get("id")
+        return wamid[:256] if isinstance(wamid, str) else None
+
+    def _extra(self, key: str) -> Any:
+        return (self.model_extra or {}).get(key)
 
 
 class Profile(_Model):
@@ -72,9 +120,27 @@ class ChangeValue(_Model):
     contacts: list[InboundContact] = []
 
 
-class Change(_Model):
-    field: str
+class MessagesChange(_Model):
+    field: Literal["messages"]
     value: ChangeValue
+
+
+class OtherChange(_Model):
+    """A change of another field (a template status update, ...), kept as Meta sent it."""
+
+    field: str
+    value: dict[str, Any]
+
+
+def _change_kind(change: Any) -> str:
+    field = change.get("field") if isinstance(change, dict) else getattr(change, "field", None)
+    return "messages" if field == "messages" else "other"
+
+
+Change = Annotated[
+    Annotated[MessagesChange, Tag("messages")] | Annotated[OtherChange, Tag("other")],
+    Discriminator(_change_kind),
+]
 
 
 class Entry(_Model):
@@ -92,7 +158,18 @@ class WebhookPayload(_Model):
             change.value
             for entry in self.entry
             for change in entry.changes
-            if change.field == "messages" and change.value.metadata is not None
+            if isinstance(change, MessagesChange) and change.value.metadata is not None
+        ]
+
+    def template_updates(self) -> list[tuple[str, dict[str, Any]]]:
+        """(WABA id, update) of every `message_template_status_update` change."""
+        return [
+            (entry.id, change.value)
+            for entry in self.entry
+            for change in entry.changes
+            if entry.id
+            and isinstance(change, OtherChange)
+            and change.field == "message_template_status_update"
         ]
 
 

@@ -14,6 +14,7 @@ from db.models import Channel, WebhookDelivery, table_of
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
 from pipeline.observability.tracing import tracer
+from pipeline.services.template_sync import apply_template_status
 from webhooks.apply import ProviderStatus, apply_parked_known, apply_provider_statuses
 from webhooks.inbound import sender_names, store_inbound
 from webhooks.payloads import InboundMessage, WebhookPayload
@@ -257,13 +258,16 @@ class DeliveryItems:
     statuses: list[ProviderStatus] = field(default_factory=list)
     inbound: list[InboundItem] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # (WABA id, update) of each template status change.
+    templates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def delivery_items(session: Session, delivery: Delivery) -> DeliveryItems:
     """Every item of ``delivery`` with the company of the channel it arrived for; an item
     for a number no company has is an error (its status could never apply to anyone)."""
-    items = DeliveryItems()
-    for value in parse_payload(delivery.raw_body).message_changes():
+    payload = parse_payload(delivery.raw_body)
+    items = DeliveryItems(templates=payload.template_updates())
+    for value in payload.message_changes():
         assert value.metadata is not None
         phone_number_id = value.metadata.phone_number_id
         company_id = _company_of(session, phone_number_id)
@@ -287,15 +291,19 @@ def apply_deliveries(session: Session, deliveries: Sequence[Delivery]) -> list[s
     the whole batch: the applier then applies its deliveries item by item."""
     statuses: list[ProviderStatus] = []
     inbound: list[InboundItem] = []
+    templates: list[tuple[str, dict[str, Any]]] = []
     for delivery in deliveries:
         items = delivery_items(session, delivery)
         statuses += items.statuses
         inbound += items.inbound
+        templates += items.templates
         if items.errors:
             _record_item_errors(session, delivery.id, items.errors)
     parked = apply_provider_statuses(session, statuses)
     for item in inbound:
         store_inbound(session, item.company_id, item.message, item.name)
+    for waba_id, change in templates:
+        apply_template_status(session, waba_id, change)
     return parked
 
 
@@ -318,6 +326,13 @@ def apply_items_one_by_one(session: Session, delivery: Delivery) -> list[str]:
                 store_inbound(session, item.company_id, item.message, item.name)
         except Exception as error:
             errors.append(item_error("message", item.message.id, failure_reason(error)))
+    for waba_id, change in items.templates:
+        try:
+            with session.begin_nested():
+                apply_template_status(session, waba_id, change)
+        except Exception as error:
+            name = str(change.get("message_template_name"))
+            errors.append(item_error("template", name, failure_reason(error)))
     if errors:
         log.warning("webhook delivery %s: %s item(s) skipped", delivery.id, len(errors))
     _record_item_errors(session, delivery.id, errors)

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pipeline.crypto import TokenCipher
 from pipeline.services.nodes import FORGET_DEAD_NODES_SQL
 from pipeline.services.retention import prune
 from pipeline.services.sweeper import sweep
+from pipeline.services.template_sync import sync_all_templates
+from pipeline.services.webhook_endpoints import disable_failing_endpoints
 from workers.queues import RedisQueues
 
 if TYPE_CHECKING:
@@ -26,6 +29,13 @@ SWEEP_EVERY_S = 5.0
 PRUNE_EVERY_S = 60.0
 PRUNE_SLICE_S = 2.0
 FORGET_NODES_EVERY_S = 60.0
+# Templates change when someone edits them at Meta; a status change also arrives by webhook,
+# so the hourly sync only catches what no webhook told (new templates, edited components).
+# An unchanged catalogue costs one GET per company and writes nothing.
+TEMPLATE_SYNC_EVERY_S = 3600.0
+# Webhook endpoints failing every delivery for WAPIPE_EVENTS_DISABLE_AFTER_HOURS: a minute
+# late is nothing against five days.
+DISABLE_ENDPOINTS_EVERY_S = 60.0
 # A dead node's row stays this long, for `wapipe stats` and the attempts it signed.
 FORGET_NODES_AFTER_S = 600
 
@@ -72,8 +82,19 @@ def maintenance_tasks(container: "Container") -> list[Task]:
         )
         return {"forgotten": len(rows)}
 
+    def sync_templates() -> dict[str, Any]:
+        cipher = TokenCipher.from_settings(settings)
+        errors = sync_all_templates(container.db, container.provider, cipher)
+        return {"errors": errors[:10]}
+
+    def disable_failing() -> dict[str, Any]:
+        hours = settings.wapipe_events_disable_after_hours
+        return {"disabled": [str(e) for e in disable_failing_endpoints(container.db, hours)]}
+
     return [
         Task("sweep", SWEEP_EVERY_S, sweep_once),
+        Task("disable_failing_endpoints", DISABLE_ENDPOINTS_EVERY_S, disable_failing),
         Task("prune", PRUNE_EVERY_S, prune_old_data),
         Task("forget_nodes", FORGET_NODES_EVERY_S, forget_dead_nodes),
+        Task("template_sync", TEMPLATE_SYNC_EVERY_S, sync_templates),
     ]

@@ -8,7 +8,8 @@ from pipeline.api.auth import container, load_principal, principal
 from pipeline.api.idempotency import idempotency, reply_response
 from pipeline.api.requests import parse_body
 from pipeline.domain.statuses import Source
-from pipeline.services.intake import SendMessageRequest, retry_message, submit_message_once
+from pipeline.services.intake import retry_message, submit_message_once
+from pipeline.services.message_request import SendMessageRequest
 from pipeline.services.messages import get_message
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")

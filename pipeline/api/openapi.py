@@ -32,10 +32,13 @@ from pydantic import BaseModel
 
 from pipeline.api import openapi_formats, schemas
 from pipeline.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from pipeline.api.message_schema import describe_send_request
+from pipeline.api.templates import ListTemplatesQuery
 from pipeline.services.conversation_queries import ListConversationsQuery, ListMessagesQuery
 from pipeline.services.conversations import CreateConversationRequest, UpdateConversationRequest
 from pipeline.services.idempotency import MAX_KEY_LENGTH
-from pipeline.services.intake import SendMessageRequest
+from pipeline.services.message_request import SendMessageRequest
+from pipeline.services.webhook_endpoints import CreateEndpointRequest
 from webhooks.payloads import WebhookPayload
 
 bp = Blueprint("openapi", __name__)
@@ -43,10 +46,12 @@ bp = Blueprint("openapi", __name__)
 ERROR_MEANINGS = {
     400: "VALIDATION_ERROR: the body, query or a header is not valid (details name the fields)",
     401: "UNAUTHORIZED: no valid API key",
-    403: "FORBIDDEN: the caller's role does not allow this (clear, delete, assign others)",
+    403: "FORBIDDEN: the caller's role does not allow this (clear, delete, assign others, "
+    "manage webhook endpoints)",
     404: "NOT_FOUND: no such resource in the caller's company",
-    409: "CONFLICT, IDEMPOTENCY_CONFLICT or IDEMPOTENCY_IN_PROGRESS",
-    413: "PAYLOAD_TOO_LARGE: the body is over 1 MiB",
+    409: "CONFLICT, IDEMPOTENCY_CONFLICT, IDEMPOTENCY_IN_PROGRESS or WINDOW_CLOSED (a "
+    "non-template message outside the 24-hour window under the `enforce` policy)",
+    413: "PAYLOAD_TOO_LARGE: the body is over 1 MiB (a media upload: over its type's limit)",
     415: "UNSUPPORTED_MEDIA_TYPE: send the body as application/json",
     429: "RATE_LIMITED: over the API key's rate; retry after `Retry-After` seconds",
     503: "UNAVAILABLE: a dependency is unreachable",
@@ -65,6 +70,8 @@ class Route:
     query: type[BaseModel] | None = None
     idempotent: bool = False
     public: bool = False
+    # A multipart/form-data body with one `file` (a media upload) instead of JSON.
+    upload: bool = False
     extra_parameters: list[Parameter] = field(default_factory=list)
     # {link name: (operationId, {parameter: runtime expression})}, on every success response.
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
@@ -82,6 +89,7 @@ def _to(operation_id: str, parameter: str) -> tuple[str, dict[str, str]]:
 
 _MESSAGE = "message_id"
 _CONVERSATION = "conversation_id"
+_ENDPOINT = "endpoint_id"
 # Each conversation operation a created (or found) conversation leads to.
 _CONVERSATION_LINKS = {
     "GetConversation": _to("get_v1_conversations_conversation_id", _CONVERSATION),
@@ -114,7 +122,8 @@ ROUTES = [
     Route(
         "post",
         "/v1/messages",
-        "Send a text message (202: accepted as `sending`)",
+        "Send a message: text, template, media, location, interactive or reaction "
+        "(202: accepted as `sending`)",
         {202: schemas.MessageAccepted},
         (*_V1, 404, 409, *_BODY_ERRORS),
         body=SendMessageRequest,
@@ -141,6 +150,29 @@ ROUTES = [
         "Retry a failed message",
         {202: schemas.RetryAccepted},
         (*_V1, 404, 409),
+    ),
+    Route(
+        "get",
+        "/v1/templates",
+        "The company's message templates, as last synced",
+        {200: schemas.TemplateList},
+        (*_V1, 400),
+        query=ListTemplatesQuery,
+    ),
+    Route(
+        "post",
+        "/v1/media",
+        "Upload a file (multipart field `file`) to send by id (201)",
+        {201: schemas.MediaUploaded},
+        (*_V1, 400, 413, 503),
+        upload=True,
+    ),
+    Route(
+        "get",
+        "/v1/media/{media_id}",
+        "The bytes of a media the company sent or received",
+        {200: None},
+        (*_V1, 400, 404, 503),
     ),
     Route(
         "post",
@@ -205,6 +237,60 @@ ROUTES = [
         (*_V1, 403, 404),
     ),
     Route(
+        "post",
+        "/v1/webhook-endpoints",
+        "Register a webhook endpoint for events (admin); its secret is shown only here",
+        {201: schemas.WebhookEndpointCreated},
+        (*_V1, 403, *_BODY_ERRORS),
+        body=CreateEndpointRequest,
+        links={
+            "RotateSecret": _to("post_v1_webhook-endpoints_endpoint_id_rotate-secret", _ENDPOINT),
+            "DeleteEndpoint": _to("delete_v1_webhook-endpoints_endpoint_id", _ENDPOINT),
+        },
+    ),
+    Route(
+        "get",
+        "/v1/webhook-endpoints",
+        "The company's webhook endpoints, without secrets (admin)",
+        {200: schemas.WebhookEndpointList},
+        (*_V1, 403),
+    ),
+    Route(
+        "delete",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        "Remove a webhook endpoint (admin)",
+        {204: None},
+        (*_V1, 403, 404),
+    ),
+    Route(
+        "post",
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        "A new signing secret; the old one still signs for 24 hours (admin)",
+        {200: schemas.SecretRotated},
+        (*_V1, 403, 404),
+    ),
+    Route(
+        "get",
+        "/v1/events/stream",
+        "The company's events live, as server-sent events (`id:`, `event:`, `data:`; a "
+        "comment every 15 s); `Last-Event-ID` replays what came after that event",
+        {200: None},
+        (*_V1, 400),
+        extra_parameters=[
+            Parameter.model_validate(
+                {
+                    "name": name,
+                    "in": where,
+                    "required": False,
+                    "description": "Resume after this event (`evt_...`), replayed from the "
+                    "outbox (kept 24 hours at least)",
+                    "schema": {"type": "string", "pattern": "^evt_[0-9]{1,18}$"},
+                }
+            )
+            for name, where in (("Last-Event-ID", "header"), ("last_event_id", "query"))
+        ],
+    ),
+    Route(
         "get",
         "/webhooks/whatsapp",
         "The provider's subscription handshake: echoes hub.challenge",
@@ -260,6 +346,7 @@ def build_document() -> dict[str, Any]:
             description="A durable, multi-tenant WhatsApp delivery pipeline.",
         ),
         paths=paths,
+        webhooks=_event_webhooks(),
         components=Components(
             securitySchemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="An API key")
@@ -271,7 +358,46 @@ def build_document() -> dict[str, Any]:
     components = document["components"]["schemas"]
     for model in {route.body for route in ROUTES if route.body is not None}:
         openapi_formats.refine_model(model, components[model.__name__])
+    describe_send_request(components)
     return document
+
+
+# What wapipe POSTs to a registered endpoint (Standard Webhooks v1 headers).
+_EVENTS = {
+    "message.status": (schemas.MessageEvent, "An applied status change of an outbound message"),
+    "message.received": (schemas.MessageEvent, "An inbound message"),
+    "conversation.updated": (schemas.ConversationEvent, "A conversation changed"),
+}
+
+
+def _event_webhooks() -> dict[str, PathItem]:
+    headers = [
+        Parameter.model_validate(
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+             "description": meaning}
+        )
+        for name, meaning in (
+            ("webhook-id", "The event id (`evt_...`), the same on every retry"),
+            ("webhook-timestamp", "Unix seconds of this attempt"),
+            ("webhook-signature", "`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` "
+             "under the secret's decoded bytes; space-separated during a rotation"),
+        )
+    ]  # fmt: skip
+    return {
+        name: PathItem(
+            post=Operation(
+                summary=summary,
+                operationId=f"event_{name.replace('.', '_')}",
+                parameters=headers,
+                requestBody=RequestBody(
+                    required=True, content={"application/json": MediaType(schema=_ref(model))}
+                ),
+                responses={"2XX": OpenAPIResponse(description="Received; any other answer "
+                                                  "is retried on Svix's schedule")},
+            )
+        )
+        for name, (model, summary) in _EVENTS.items()
+    }  # fmt: skip
 
 
 def _operation(route: Route) -> Operation:
@@ -288,7 +414,7 @@ def _operation(route: Route) -> Operation:
         parameters.extend(_query_parameters(route.query))
     if route.idempotent:
         parameters.append(_IDEMPOTENCY_PARAMETER)
-    body = None
+    body = _UPLOAD_BODY if route.upload else None
     if route.body is not None:
         body = RequestBody(
             required=True, content={"application/json": MediaType(schema=_ref(route.body))}
@@ -303,8 +429,27 @@ def _operation(route: Route) -> Operation:
     )
 
 
+_UPLOAD_BODY = RequestBody(
+    required=True,
+    content={
+        "multipart/form-data": MediaType(
+            schema=Schema.model_validate(
+                {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            )
+        )
+    },
+)
+
 # Answered in text: the subscription handshake's challenge, and Prometheus' format.
 _PLAIN_TEXT = {"/webhooks/whatsapp", "/metrics"}
+# Each event's `data:` is a MessageEvent or ConversationEvent (see `webhooks`).
+_EVENT_STREAM = "/v1/events/stream"
+# Answered with the media's own bytes and type.
+_BINARY = {"/v1/media/{media_id}"}
 
 
 def _success(route: Route, status: int, model: type[BaseModel] | None) -> OpenAPIResponse:
@@ -312,6 +457,10 @@ def _success(route: Route, status: int, model: type[BaseModel] | None) -> OpenAP
         return OpenAPIResponse(description="Done; no content")
     if route.path in _PLAIN_TEXT and route.method == "get":
         content = {"text/plain": MediaType(schema=Schema(type="string"))}
+    elif route.path == _EVENT_STREAM:
+        content = {"text/event-stream": MediaType(schema=Schema(type="string"))}
+    elif route.path in _BINARY:
+        content = {"*/*": MediaType(schema=Schema(type="string", format="binary"))}
     elif model is None:
         content = {"application/json": MediaType(schema=Schema(type="object"))}
     else:
@@ -327,6 +476,10 @@ def _ref(model: type[BaseModel]) -> PydanticSchema[BaseModel]:
     return PydanticSchema(schema_class=model)
 
 
+# Path parameters that are not our uuids: a provider's media id.
+_PATH_SCHEMAS = {"media_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}}
+
+
 def _path_parameters(path: str) -> list[Parameter]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
@@ -335,7 +488,7 @@ def _path_parameters(path: str) -> list[Parameter]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "format": "uuid"},
+                "schema": _PATH_SCHEMAS.get(name, {"type": "string", "format": "uuid"}),
             }
         )
         for name in names

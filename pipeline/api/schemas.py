@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MessageStatus = Literal["sending", "sent", "delivered", "read", "failed"]
 Direction = Literal["outbound", "inbound"]
@@ -33,6 +33,7 @@ class MessageAccepted(BaseModel):
     contact_id: uuid.UUID
     created_contact: bool
     created_conversation: bool
+    window_open: bool
 
 
 class MessageError(BaseModel):
@@ -47,6 +48,8 @@ class MessageView(BaseModel):
     direction: Direction
     to: str
     text: str | None
+    type: str
+    content: dict[str, Any] | None
     conversation_id: uuid.UUID
     contact_id: uuid.UUID
     reply_to: uuid.UUID | None
@@ -111,6 +114,7 @@ class ConversationView(BaseModel):
     updated_at: datetime
     created_by: uuid.UUID | None
     updated_by: uuid.UUID | None
+    window_expires_at: datetime | None
 
 
 class ConversationPage(BaseModel):
@@ -134,3 +138,75 @@ class Readiness(BaseModel):
 
 class WebhookReceived(BaseModel):
     received: int | None
+
+
+class TemplateView(BaseModel):
+    name: str
+    language: str
+    status: str
+    category: str | None
+    components: list[Any]
+    synced_at: datetime
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateView]
+
+
+class MediaUploaded(BaseModel):
+    id: str
+    mime_type: str
+    size: int
+
+
+class WebhookEndpointCreated(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[Literal["message.status", "message.received", "conversation.updated"]]
+    description: str | None
+    secret: str = Field(description="`whsec_` + base64 of 32 random bytes; shown only here")
+    created_at: datetime
+
+
+class WebhookEndpointView(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[Literal["message.status", "message.received", "conversation.updated"]]
+    description: str | None
+    created_at: datetime
+    disabled_at: datetime | None = Field(
+        description="Set when it failed every delivery for 5 days, or an operator disabled it"
+    )
+    disabled_reason: str | None
+
+
+class WebhookEndpointList(BaseModel):
+    items: list[WebhookEndpointView]
+
+
+class SecretRotated(BaseModel):
+    id: uuid.UUID
+    secret: str = Field(description="The new secret; the old one still signs for 24 hours")
+
+
+class MessageEvent(BaseModel):
+    """A `message.status` or `message.received` event, as POSTed and streamed."""
+
+    id: str = Field(description="`evt_...`: the `webhook-id` header, the same on every retry")
+    type: Literal["message.status", "message.received"]
+    timestamp: datetime
+    data: MessageView = Field(description="The message as it was at the change")
+
+
+class ConversationEventData(ConversationView):
+    deleted_at: datetime | None
+
+
+class ConversationEvent(BaseModel):
+    """A `conversation.updated` event (read, archived, favourite, assigned, cleared,
+    deleted), as POSTed and streamed."""
+
+    id: str
+    type: Literal["conversation.updated"]
+    timestamp: datetime
+    data: ConversationEventData

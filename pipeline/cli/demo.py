@@ -3,6 +3,7 @@
 import signal
 import time
 from types import FrameType
+from typing import Any
 
 import click
 import httpx
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pipeline.cli.demo_content import image_message, template_message
 from pipeline.cli.stack import Stack, StackPorts
 
 TERMINAL = {"read", "failed"}
@@ -37,13 +39,22 @@ def _table(rows: dict[str, dict[str, str]]) -> Table:
     return table
 
 
-def run_demo(api_url: str, api_key: str, count: int, timeout: float, console: Console) -> bool:
-    """Send ``count`` messages and show their statuses live; True if all reached `read`."""
+def run_demo(
+    api_url: str,
+    api_key: str,
+    count: int,
+    timeout: float,
+    console: Console,
+    typed: bool = False,
+) -> bool:
+    """Send ``count`` messages and show their statuses live; True if all reached `read`.
+    ``typed``: the last two are a template message and an uploaded image (the demo
+    company of `wapipe up` has the template)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     rows: dict[str, dict[str, str]] = {}
     with httpx.Client(base_url=api_url, headers=headers, timeout=10) as http:
         for i in range(count):
-            body = {"to": demo_phone(i), "text": f"Hello #{i + 1} from wapipe"}
+            body = _demo_message(http, i, count, typed)
             response = http.post("/v1/messages", json=body)
             response.raise_for_status()
             rows[response.json()["id"]] = {"to": body["to"], "status": "sending", "wamid": ""}
@@ -62,6 +73,14 @@ def run_demo(api_url: str, api_key: str, count: int, timeout: float, console: Co
     reached = sum(row["status"] == "read" for row in rows.values())
     console.print(f"{reached}/{count} messages reached [green]read[/].")
     return reached == count
+
+
+def _demo_message(http: httpx.Client, i: int, count: int, typed: bool) -> dict[str, Any]:
+    if typed and i == count - 2:
+        return template_message(demo_phone(i), "Ada")
+    if typed and i == count - 1:
+        return image_message(http, demo_phone(i))
+    return {"to": demo_phone(i), "text": f"Hello #{i + 1} from wapipe"}
 
 
 def print_try_it(console: Console, api_url: str, api_key: str) -> None:
@@ -111,7 +130,7 @@ def up(api_port: int, fake_port: int, count: int, with_demo: bool) -> None:
         with Stack(StackPorts(api=api_port, fake=fake_port), console) as stack:
             api_key = stack.start()
             if with_demo:
-                run_demo(stack.api_url, api_key, count, 60.0, console)
+                run_demo(stack.api_url, api_key, count, 60.0, console, typed=count >= 2)
             print_try_it(console, stack.api_url, api_key)
             console.print(f"\nLogs in {stack.log_dir}. Press Ctrl-C to stop.")
             stack.wait()

@@ -10,6 +10,8 @@ from pipeline.cli.channels import channels
 from pipeline.cli.context import CliContext, OperatorGroup
 from pipeline.cli.demo import demo, up
 from pipeline.cli.dlq import dlq
+from pipeline.cli.endpoints import endpoints
+from pipeline.cli.events import events
 from pipeline.cli.fake_provider import fake_provider
 from pipeline.cli.keys import keys
 from pipeline.cli.messages import messages
@@ -17,6 +19,7 @@ from pipeline.cli.processes import api, worker
 from pipeline.cli.secrets import secrets
 from pipeline.cli.stats import stats_command
 from pipeline.cli.sweep import sweep_command
+from pipeline.cli.templates import templates
 from pipeline.cli.webhooks import webhooks
 
 
@@ -40,6 +43,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 for command in (db, company, user, api, worker, sweep_command, fake_provider, demo, up):
     cli.add_command(command)
 for command in (messages, dlq, channels, stats_command, audit_command, webhooks, keys, secrets):
+    cli.add_command(command)
+cli.add_command(templates)
+for command in (events, endpoints):
     cli.add_command(command)
 
 

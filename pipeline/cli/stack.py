@@ -12,11 +12,12 @@ from types import TracebackType
 
 import httpx
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db import migrate
 from db.models import Channel
 from db.session import Database, make_engine
+from pipeline.cli.demo_content import seed_demo_templates
 from pipeline.cli.processes import api_argv, metrics_env, worker_argv
 from pipeline.config import get_settings
 from pipeline.services import tenants
@@ -33,6 +34,25 @@ class StackPorts:
     fake: int = 8090
 
 
+def demo_company_id(database_url: str) -> uuid.UUID:
+    database = Database(make_engine(database_url, pool_size=1))
+    try:
+        with database.transaction() as session:
+            session.execute(
+                update(Channel)
+                .where(Channel.phone_number_id == DEMO_PHONE_NUMBER_ID, Channel.waba_id.is_(None))
+                .values(waba_id=DEMO_PHONE_NUMBER_ID)
+            )  # a demo company from before templates
+            found = session.scalar(
+                select(Channel.company_id).where(Channel.phone_number_id == DEMO_PHONE_NUMBER_ID)
+            )
+    finally:
+        database.dispose()
+    if found is None:
+        raise RuntimeError("the demo company has no channel")
+    return found
+
+
 def demo_api_key(database_url: str) -> str:
     """A fresh admin key for the demo company, creating the company on first run."""
     database = Database(make_engine(database_url, pool_size=1))
@@ -43,7 +63,12 @@ def demo_api_key(database_url: str) -> str:
             )
         if company_id is None:
             return tenants.create_company(
-                database, "Demo Company", DEMO_PHONE_NUMBER_ID, DEMO_ACCESS_TOKEN, "15550009999"
+                database,
+                "Demo Company",
+                DEMO_PHONE_NUMBER_ID,
+                DEMO_ACCESS_TOKEN,
+                "15550009999",
+                waba_id=DEMO_PHONE_NUMBER_ID,
             ).api_key
         _, key = tenants.create_user(database, company_id, f"demo-{uuid.uuid4().hex[:6]}", "admin")
         return key
@@ -70,6 +95,8 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.setdefault("WHATSAPP_API_BASE_URL", f"{self.fake_url}/v21.0")
+        # Local development: a webhook endpoint for events may be a receiver on this machine.
+        env.setdefault("WAPIPE_EVENTS_ALLOW_PRIVATE_URLS", "true")
         fake = [
             *_WAPIPE, "fake-provider",
             "--port", str(self.ports.fake),
@@ -81,6 +108,13 @@ class Stack:
         self._spawn("worker", worker_argv(2, 4, QUEUES), env | metrics_env("worker"))
         self._wait_ready(f"{self.fake_url}/_fake/healthz", "fake provider")
         self._wait_ready(f"{self.api_url}/readyz", "API")
+        # The fake's WABA id of the demo number is the number's id.
+        seed_demo_templates(
+            settings.model_copy(update={"whatsapp_api_base_url": env["WHATSAPP_API_BASE_URL"]}),
+            self.fake_url,
+            DEMO_PHONE_NUMBER_ID,
+            demo_company_id(settings.database_url),
+        )
         self.console.print(
             f"[green]pipeline up[/]: API {self.api_url}, fake WhatsApp {self.fake_url}, "
             f"workers on queues {', '.join(QUEUES)}"

@@ -67,3 +67,17 @@ class IdempotencyInProgress(Conflict):
     """Raised when the first request with an Idempotency-Key is still running too long."""
 
     code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class WindowClosed(Conflict):
+    """Raised when a company enforcing the 24-hour window sends a non-template message to
+    a conversation whose window is closed."""
+
+    code = "WINDOW_CLOSED"
+
+
+class PayloadTooLarge(WapipeError):
+    """Raised when an upload is larger than the provider accepts for its type."""
+
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"

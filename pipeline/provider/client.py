@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,23 @@ class OutboundText:
     text: str = field(repr=False)
     callback_data: str  # our message id, echoed back in every status webhook
     reply_to_wamid: str | None = None
+    type: str = "text"
+    # Meta's object for the type (messages.content); None for a plain text message.
+    content: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUpload:
+    filename: str
+    mime_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    url: str = field(repr=False)  # signed: as good as a credential while it lives
+    mime_type: str
+    size: int | None
 
 
 class WhatsAppClient(Protocol):
@@ -49,13 +67,23 @@ def build_payload(message: OutboundText) -> dict[str, Any]:
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": message.to.lstrip("+"),
-        "type": "text",
-        "text": {"body": message.text, "preview_url": False},
+        "type": message.type,
+        message.type: _typed_part(message),
         "biz_opaque_callback_data": message.callback_data,
     }
-    if message.reply_to_wamid:
+    if message.reply_to_wamid and message.type != "reaction":
         payload["context"] = {"message_id": message.reply_to_wamid}
     return payload
+
+
+def _typed_part(message: OutboundText) -> dict[str, Any]:
+    if message.type == "text" and message.content is None:
+        return {"body": message.text, "preview_url": False}
+    content = dict(message.content or {})
+    if message.type == "reaction":
+        # Stored with our message id; Meta knows the message by its wamid.
+        content["message_id"] = message.reply_to_wamid or ""
+    return content
 
 
 def parse_error(status: int, body: bytes) -> ProviderError:
@@ -155,5 +183,88 @@ class HttpWhatsAppClient:
                 ErrorKind.AMBIGUOUS, None, "200 without a message id", http_status=200
             ) from None
 
+    # -- Graph calls that are not sends: no pacing, no send metrics ---------------------------
+    def list_templates(self, waba_id: str, access_token: str) -> Iterator[dict[str, Any]]:
+        """Every template of the business account, following `paging.next`."""
+        url: str | None = f"{self._base}{waba_id}/message_templates?limit=100"
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)  # a provider that pages in a circle must not loop us forever
+            page = self._get_json(url, access_token)
+            data = page.get("data")
+            yield from (t for t in data if isinstance(t, dict)) if isinstance(data, list) else ()
+            paging = page.get("paging")
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+            url = next_url if isinstance(next_url, str) else None
+
+    def upload_media(self, phone_number_id: str, access_token: str, upload: MediaUpload) -> str:
+        """Upload a file; the provider's media id."""
+        fields = {
+            "messaging_product": "whatsapp",
+            "type": upload.mime_type,
+            "file": (upload.filename, upload.data, upload.mime_type),
+        }
+        response = self._call(
+            "POST", f"{self._base}{phone_number_id}/media", access_token, fields=fields
+        )
+        media_id = _json_of(response).get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise ProviderError(ErrorKind.PERMANENT, None, "upload answered without an id")
+        return media_id
+
+    def media_url(self, media_id: str, access_token: str) -> MediaInfo:
+        """Where a media's bytes can be downloaded (a short-lived URL) and what they are."""
+        info = self._get_json(f"{self._base}{media_id}", access_token)
+        url = info.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ProviderError(ErrorKind.PERMANENT, None, "media lookup answered without a url")
+        size = info.get("file_size")
+        return MediaInfo(
+            url=url,
+            mime_type=str(info.get("mime_type") or "application/octet-stream"),
+            size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
+        )
+
+    def download(self, url: str, access_token: str) -> urllib3.BaseHTTPResponse:
+        """The media's bytes as a stream (the caller reads and releases it)."""
+        return self._call("GET", url, access_token, stream=True)
+
+    def _get_json(self, url: str, access_token: str) -> dict[str, Any]:
+        return _json_of(self._call("GET", url, access_token))
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        access_token: str,
+        fields: dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self._http.request(
+                method,
+                url,
+                fields=fields,
+                headers={"Authorization": f"Bearer {access_token}"},
+                preload_content=not stream,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ProviderError(ErrorKind.TRANSIENT, None, type(exc).__name__) from None
+        if response.status != 200:
+            data = response.data
+            response.release_conn()
+            raise parse_error(response.status, data)
+        return response
+
     def close(self) -> None:
         self._http.clear()
+
+
+def _json_of(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+    try:
+        document = json.loads(response.data)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ProviderError(ErrorKind.PERMANENT, None, "the provider answered with no JSON object")
+    return document

@@ -10,7 +10,7 @@ import binascii
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -23,6 +23,7 @@ from pipeline.domain.errors import NotFound, ValidationError
 from pipeline.domain.fields import storable_text
 from pipeline.services.messages import message_view
 from pipeline.services.tenants import Principal
+from pipeline.services.window import WINDOW_HOURS
 
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[
@@ -169,6 +170,13 @@ def load_conversation_by_phone(
     return conversation_view(row)
 
 
+def window_expires_at(last_inbound_at: datetime | None) -> datetime | None:
+    """When the 24-hour customer service window closes (None: the customer never wrote)."""
+    if last_inbound_at is None:
+        return None
+    return last_inbound_at + timedelta(hours=WINDOW_HOURS)
+
+
 def conversation_view(row: Row[Any]) -> dict[str, Any]:
     last_message = None
     if row.last_message_id is not None:
@@ -201,6 +209,7 @@ def conversation_view(row: Row[Any]) -> dict[str, Any]:
         "updated_at": _iso(row.updated_at),
         "created_by": str(row.created_by) if row.created_by else None,
         "updated_by": str(row.updated_by) if row.updated_by else None,
+        "window_expires_at": _iso(window_expires_at(row.last_inbound_at)),
     }
 
 
@@ -228,6 +237,7 @@ _VIEW = (
         Conversation.updated_at,
         Conversation.created_by,
         Conversation.updated_by,
+        Conversation.last_inbound_at,
     )
     .join(Contact, Contact.id == Conversation.contact_id)
     .outerjoin(_LAST, _LAST.c.id == Conversation.last_message_id)

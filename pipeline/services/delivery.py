@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Insert, func, insert, text, update
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from pipeline.provider.errors import (
     throttle_backoff_ms,
 )
 from pipeline.services.enqueue import READY_WITHIN_MS, enqueue_after_commit
+from pipeline.services.events import message_events_sql, snapshot_returning
 from pipeline.services.leases import LeaseBook
 from pipeline.services.ports import ChannelPace, PacingUnavailable, SendGate, TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
@@ -93,8 +95,8 @@ WHERE m.id = %(id)s AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND old.status = 'sending' AND old.deleted_at IS NULL
   AND (old.lease_expires_at IS NULL OR old.lease_expires_at <= now())
   AND {_head_of_line("old")} = old.id
-RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.attempts,
-          m.earlier_attempts,
+RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.type, m.content,
+          m.attempts, m.earlier_attempts,
           c.send_rate_mps,
           m.sent_at, c.phone_number_id, c.access_token, now() AS claimed_at,
           old.lease_owner AS previous_owner,
@@ -126,15 +128,17 @@ ORDER BY seq LIMIT 1
 # planned (from the state the claim saw), its history row and the attempt, guarded by that
 # state. Under our lease only a webhook or an operator can change the row, and both move it
 # out of `sending`; then the guard fails and the change is made under a row lock instead.
-# It also names the conversation's next message owed a send.
-_RECORD_SENT_SQL = """
+# It also names the conversation's next message owed a send, and writes its event (outbox).
+_RECORD_SENT_SQL = f"""
 WITH changed AS (
     UPDATE messages SET status = %(status)s, sent_at = %(sent_at)s,
         provider_message_id = COALESCE(provider_message_id, %(wamid)s),
         lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
     WHERE id = %(id)s AND lease_owner = %(owner)s AND status = 'sending'
       AND sent_at IS NOT DISTINCT FROM %(seen_sent_at)s
-    RETURNING id, conversation_id
+    RETURNING id, conversation_id, company_id, {snapshot_returning()}
+), event AS (
+    {message_events_sql("changed")} WHERE %(applied)s
 ), history AS (
     INSERT INTO message_status_history (message_id, status, source, applied, at, detail)
     SELECT id, 'sent', 'worker', %(applied)s, %(at)s, CAST(%(detail)s AS jsonb) FROM changed
@@ -212,6 +216,8 @@ class Claim:
     earlier_attempts: int = 0
     send_rate_mps: int = 80
     queued_at: datetime | None = None
+    type: str = "text"
+    content: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def channel(self) -> ChannelPace:
@@ -235,6 +241,8 @@ class Claim:
             text=self.text or "",
             callback_data=str(self.id),
             reply_to_wamid=self.reply_to_wamid,
+            type=self.type,
+            content=self.content,
         )
 
 

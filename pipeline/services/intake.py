@@ -4,16 +4,14 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Channel, Message
 from db.session import Database
-from pipeline.domain.errors import Conflict, NotFound
-from pipeline.domain.fields import PhoneNumber, visible_text
+from pipeline.domain.errors import Conflict, NotFound, WindowClosed
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.observability.logs import Timings
@@ -21,24 +19,15 @@ from pipeline.observability.metrics import MESSAGES_ACCEPTED
 from pipeline.observability.tracing import tracer
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
+from pipeline.services.message_request import SendMessageRequest
 from pipeline.services.ports import ChannelPace, TaskQueue
 from pipeline.services.statuses import start_new_attempt
+from pipeline.services.templates import check_template
 from pipeline.services.tenants import Principal
 
 log = logging.getLogger("wapipe.intake")
 
-MAX_TEXT = 4096
 PREVIEW_LENGTH = 120
-
-
-class SendMessageRequest(BaseModel):
-    """The body of POST /v1/messages."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-    to: PhoneNumber
-    text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(visible_text)]
-    reply_to: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +37,8 @@ class Accepted:
     contact_id: uuid.UUID
     created_contact: bool
     created_conversation: bool
+    # The conversation's 24-hour customer service window (the customer wrote within it).
+    window_open: bool
     status: str = Status.SENDING.value
 
 
@@ -55,10 +46,21 @@ class Accepted:
 # read-then-write, so concurrent first messages to a phone converge on one row without a
 # unique violation), insert the message and its first history entry, and point the
 # conversation at it. `xmax = 0` is true only for a row this statement inserted.
+# `gate` applies the company's window policy first: under `enforce`, a message that needs
+# the 24-hour window to a conversation whose window is closed writes nothing at all (no
+# row comes back). Its probes are by primary and unique keys: no extra round trip.
 _INTAKE_SQL = """
-WITH contact AS (
+WITH gate AS (
+    SELECT 1 FROM companies co
+    WHERE co.id = %(company_id)s
+      AND (co.window_policy = 'off' OR NOT %(needs_window)s OR EXISTS (
+          SELECT 1 FROM contacts ct JOIN conversations cv
+            ON cv.company_id = ct.company_id AND cv.contact_id = ct.id
+          WHERE ct.company_id = %(company_id)s AND ct.phone = %(phone)s
+            AND cv.last_inbound_at > now() - interval '24 hours'))
+), contact AS (
     INSERT INTO contacts (id, company_id, phone)
-    VALUES (%(contact_id)s, %(company_id)s, %(phone)s)
+    SELECT %(contact_id)s, %(company_id)s, %(phone)s FROM gate
     ON CONFLICT (company_id, phone) DO UPDATE SET phone = EXCLUDED.phone
     RETURNING id, (xmax = 0) AS created
 ), conversation AS (
@@ -73,12 +75,13 @@ WITH contact AS (
         last_message_at = EXCLUDED.last_message_at,
         updated_at = EXCLUDED.updated_at,
         deleted_at = NULL
-    RETURNING id, (xmax = 0) AS created
+    RETURNING id, (xmax = 0) AS created,
+              COALESCE(last_inbound_at > now() - interval '24 hours', false) AS window_open
 ), message AS (
     INSERT INTO messages (id, company_id, conversation_id, contact_id, direction, status,
-                          to_phone, type, text, reply_to_message_id, created_by)
+                          to_phone, type, text, content, reply_to_message_id, created_by)
     SELECT %(message_id)s, %(company_id)s, conversation.id, contact.id, 'outbound', 'sending',
-           %(phone)s, 'text', %(text)s, %(reply_to)s, %(user_id)s
+           %(phone)s, %(type)s, %(text)s, CAST(%(content)s AS jsonb), %(reply_to)s, %(user_id)s
     FROM contact, conversation
     RETURNING id, created_at
 ), history AS (
@@ -87,6 +90,7 @@ WITH contact AS (
 )
 SELECT conversation.id AS conversation_id, conversation.created AS created_conversation,
        contact.id AS contact_id, contact.created AS created_contact,
+       conversation.window_open,
        (SELECT send_rate_mps FROM channels
          WHERE company_id = %(company_id)s) AS send_rate_mps
 FROM message, conversation, contact
@@ -181,8 +185,12 @@ def accept_message(
     the pace of the company's channel, read by the same statement (the send slot is
     reserved after the commit)."""
     if request.reply_to is not None:
-        _require_replied_message(run, principal, request.reply_to)
-    [row] = run(
+        _require_replied_message(run, principal, request.reply_to, "reply_to")
+    if request.reaction is not None:
+        _require_replied_message(run, principal, request.reaction.message_id, "reaction.message_id")
+    if request.template is not None:
+        check_template(run, principal.company_id, request.template)
+    rows = run(
         _INTAKE_SQL,
         {
             "contact_id": uuid.uuid4(),
@@ -191,17 +199,27 @@ def accept_message(
             "company_id": principal.company_id,
             "user_id": principal.user_id,
             "phone": request.to,
-            "text": request.text,
-            "preview": request.text[:PREVIEW_LENGTH],
-            "reply_to": request.reply_to,
+            "type": request.type,
+            "text": request.body_text(),
+            "content": request.stored_content(),
+            "needs_window": request.type != "template",
+            "preview": request.preview()[:PREVIEW_LENGTH],
+            "reply_to": request.replied_message_id(),
         },
     )
+    if not rows:
+        raise WindowClosed(
+            "the customer has not written in the last 24 hours: send an approved template",
+            {"to": request.to, "type": request.type},
+        )
+    [row] = rows
     accepted = Accepted(
         id=message_id,
         conversation_id=row.conversation_id,
         contact_id=row.contact_id,
         created_contact=row.created_contact,
         created_conversation=row.created_conversation,
+        window_open=row.window_open,
     )
     return accepted, ChannelPace(principal.company_id, row.send_rate_mps)
 
@@ -230,10 +248,12 @@ def retry_message(
 _REPLIED_SQL = "SELECT 1 FROM messages WHERE id = %(id)s AND company_id = %(company_id)s"
 
 
-def _require_replied_message(run: Runner, principal: Principal, message_id: uuid.UUID) -> None:
-    """NotFound unless the company owns the message being replied to."""
+def _require_replied_message(
+    run: Runner, principal: Principal, message_id: uuid.UUID, field: str
+) -> None:
+    """NotFound unless the company owns the message being replied (or reacted) to."""
     if not run(_REPLIED_SQL, {"id": message_id, "company_id": principal.company_id}):
-        raise NotFound("message not found", {"reply_to": str(message_id)})
+        raise NotFound("message not found", {field: str(message_id)})
 
 
 def _require_own_message(session: Session, principal: Principal, message_id: uuid.UUID) -> bool:

@@ -46,6 +46,13 @@ def status_history(
     ]
 
 
+def message_content(kind: str, text: str | None, content: Any) -> Any:
+    """The typed object of a message; a plain text message stores only its body."""
+    if content is None and kind == "text" and text is not None:
+        return {"body": text, "preview_url": False}
+    return content
+
+
 def message_view(message: Message) -> dict[str, Any]:
     error = None
     if message.error_code is not None:
@@ -60,6 +67,8 @@ def message_view(message: Message) -> dict[str, Any]:
         "direction": message.direction,
         "to": message.to_phone,
         "text": message.text,
+        "type": message.type,
+        "content": message_content(message.type, message.text, message.content),
         "conversation_id": str(message.conversation_id),
         "contact_id": str(message.contact_id),
         "reply_to": str(message.reply_to_message_id) if message.reply_to_message_id else None,

@@ -55,6 +55,7 @@ def create_company(
     display_phone_number: str | None = None,
     waba_id: str | None = None,
     cipher: TokenCipher | None = None,
+    window_policy: str = "off",
 ) -> NewCompany:
     """Create a company, its WhatsApp channel and an admin user with a new API key.
 
@@ -68,7 +69,11 @@ def create_company(
     company_id = uuid.uuid4()
     try:
         with db.transaction() as session:
-            session.execute(insert(Company).values(id=company_id, name=name.strip()))
+            session.execute(
+                insert(Company).values(
+                    id=company_id, name=name.strip(), window_policy=window_policy
+                )
+            )
             session.execute(
                 insert(Channel).values(
                     company_id=company_id,

@@ -72,3 +72,5 @@ def register() -> None:
 
 
 register()
+# Hooks of typed content (uploads, templates), registered by importing them.
+import tests.fuzz.content_hooks  # noqa: E402, F401

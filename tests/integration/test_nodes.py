@@ -216,7 +216,13 @@ def test_the_leaders_tasks_sweep_prune_and_forget_nodes_long_dead(container: Con
                 {"id": node_id, "age": age_s},
             )
     tasks = {task.name: task for task in maintenance_tasks(container)}
-    assert set(tasks) == {"sweep", "prune", "forget_nodes"}
+    assert set(tasks) == {
+        "sweep",
+        "prune",
+        "forget_nodes",
+        "template_sync",
+        "disable_failing_endpoints",
+    }
     details = {name: task.run() for name, task in tasks.items()}
     json.dumps(details)  # recorded as jsonb in maintenance_runs
     assert details["forget_nodes"]["forgotten"] >= 1
