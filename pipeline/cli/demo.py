@@ -97,6 +97,15 @@ def print_try_it(console: Console, api_url: str, api_key: str) -> None:
         soft_wrap=True,
         highlight=False,
     )
+    console.print(
+        f"  curl -s -X POST {api_url}/v1/messages -H 'Authorization: Bearer {api_key}' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"to": "+1 650 555 0142", "type": "template", "template": {"name": """
+        """"order_update", "language": {"code": "en_US"}, "components": [{"type": "body", """
+        """"parameters": [{"type": "text", "text": "Ada"}]}]}}'""",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @click.command()

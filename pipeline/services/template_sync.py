@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from db.session import Database
 from pipeline.crypto import TokenCipher
-from pipeline.domain.errors import NotFound, ValidationError
+from pipeline.domain.errors import NotFound, Unavailable, ValidationError
+from pipeline.provider.errors import ProviderError
 from pipeline.services.templates import template_row
 
 
@@ -86,11 +87,18 @@ def sync_templates(
         )
     token = cipher.decrypt(channel.access_token)
     # Read every page before writing: a failure halfway must not delete what is unseen.
-    listed = [
-        template_row(company_id, t)
-        for t in source.list_templates(channel.waba_id, token)
-        if isinstance(t.get("name"), str) and isinstance(t.get("language"), str)
-    ]
+    try:
+        listed = [
+            template_row(company_id, t)
+            for t in source.list_templates(channel.waba_id, token)
+            if isinstance(t.get("name"), str) and isinstance(t.get("language"), str)
+        ]
+    except ProviderError as error:
+        # Meta's title goes to the details: a CLI line stays short.
+        raise Unavailable(
+            f"the provider refused to list templates (code {error.code})",
+            {"code": error.code, "title": error.title},
+        ) from None
     with db.transaction() as session:
         changed = sum(_rowcount(session, _UPSERT_SQL, row) for row in listed)
         keep = [f"{row['name']}/{row['language']}" for row in listed]

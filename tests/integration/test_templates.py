@@ -222,3 +222,18 @@ def test_a_failed_template_message_retried_goes_out_with_the_same_template(
     wait_for(lambda: status() == "read", what="retried template message read")
     sends = fake_provider.state.sends_for(message_id)["bodies"]
     assert [s["template"] for s in sends] == [template]  # the accepted send: the same template
+
+
+def test_sync_refuses_clearly_without_a_business_account_or_a_valid_token(
+    wapipe: Wapipe, tenant: Tenant, shop: Tenant, container: Container
+) -> None:
+    no_waba = wapipe("templates", "sync", "--company", str(tenant.company_id), code=1)
+    assert "waba_id" in no_waba.output
+    with container.db.transaction() as session:
+        session.execute(
+            text("UPDATE channels SET waba_id = 'unknown-account' WHERE company_id = :c"),
+            {"c": shop.company_id},
+        )
+    refused = wapipe("templates", "sync", "--company", str(shop.company_id), code=1)
+    assert "the provider refused to list templates (code 190)" in refused.output
+    assert "Traceback" not in refused.output
