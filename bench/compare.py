@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bench import plot, report
+from bench import events, plot, report
+from bench.events import EventsFigures
 from bench.figures import Figures, PipelineFigures, Scaling
 from bench.lifecycle import Lifecycle, run_lifecycle, warm_up
 from bench.load import PhoneBlocks, Run, Shape, WrkResult, require_wrk, run_wrk
@@ -53,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stall-seconds", type=float, default=60, help="give up after no read")
     parser.add_argument("--scaling", action="store_true", help="also wapipe with 10x messages")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="also wapipe's lifecycle with one webhook endpoint subscribed to every event",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "performance.png")
     return parser.parse_args(argv)
@@ -93,6 +99,8 @@ def measure(opts: argparse.Namespace) -> Figures:
         figures.pipelines[stack.name] = measure_pipeline(stack, opts, shape, blocks)
     if opts.scaling:
         figures.scaling = measure_scaling(stack_opts, opts, shape, blocks, figures)
+    if opts.events:
+        figures.events = measure_events(stack_opts, opts, shape, blocks, figures)
     figures.machine["load_after"] = os.getloadavg()
     return figures
 
@@ -154,6 +162,40 @@ def measure_scaling(
     finally:
         stack.forget_queue()
     return Scaling(small=figures.pipelines["wapipe"].lifecycle, big=big)
+
+
+def measure_events(
+    stack_opts: StackOptions,
+    opts: argparse.Namespace,
+    shape: Shape,
+    blocks: PhoneBlocks,
+    figures: Figures,
+) -> EventsFigures:
+    """wapipe's N-message run above against a fresh one with every event delivered."""
+    stack = wapipe_stack(stack_opts)
+    try:
+        with running(stack.api, stack.fake, stack.worker), events.receiver() as server:
+            wait_http_ok(f"{stack.fake_url}/_fake/healthz", stack.fake)
+            stack.wait_api()
+            events.subscribe(stack, server.url)
+            warm_up(stack)
+            _progress(f"wapipe+events: lifecycle of {opts.messages} messages")
+            started = time.monotonic()
+            with_events = run_lifecycle(
+                stack, shape, opts.messages, blocks.take(), opts.stall_seconds
+            )
+            _progress(f"wapipe+events: {with_events.messages} read after "
+                      f"{with_events.seconds:.1f}s")  # fmt: skip
+            # Three status events per message (sent, delivered, read), and the warm-up's:
+            # the dispatchers run in the workers, so they stay up until all arrived.
+            got = events.wait_drained(server, 3 * (with_events.messages + 1), opts.stall_seconds)
+            drained = time.monotonic() - started
+            _progress(f"wapipe+events: {got} events received, the last {drained:.1f}s in")
+            posts = server.posts
+    finally:
+        stack.forget_queue()
+    without = figures.pipelines["wapipe"].lifecycle
+    return EventsFigures(without, with_events, got, posts, drained)
 
 
 def _pgbench(opts: argparse.Namespace) -> float:

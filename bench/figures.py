@@ -2,10 +2,13 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.lifecycle import Lifecycle
 from bench.load import WrkResult
+
+if TYPE_CHECKING:
+    from bench.events import EventsFigures
 
 MB = 1024 * 1024
 
@@ -23,6 +26,7 @@ GOALS = {
     "intake_p99_at_80": Goal("intake p99 at 80% load, ms", "< 50", lambda v: v < 50),
     "webhook_p95": Goal("webhook answer p95, ms", "< 50", lambda v: v < 50),
     "scaling": Goal("10x messages, time ratio", "<= 10.5", lambda v: v <= 10.5),
+    "events": Goal("lifecycle with events / without", ">= 0.75", lambda v: v >= 0.75),
 }
 
 
@@ -68,6 +72,7 @@ class Figures:
     pgbench_tps: float
     pipelines: dict[str, PipelineFigures] = field(default_factory=dict)
     scaling: Scaling | None = None
+    events: "EventsFigures | None" = None
 
     def ratios(self) -> dict[str, float]:
         naive, wapipe = self.pipelines["naive"], self.pipelines["wapipe"]
@@ -84,6 +89,8 @@ class Figures:
             ratios["intake_p99_at_80"] = wapipe.intake_at_80.p99_ms
         if self.scaling is not None:
             ratios["scaling"] = self.scaling.time_ratio
+        if self.events is not None:
+            ratios["events"] = self.events.ratio
         return ratios
 
     def goals(self) -> dict[str, dict[str, Any]]:
@@ -103,4 +110,5 @@ class Figures:
             "ratios": {k: round(v, 3) for k, v in self.ratios().items()},
             "goals": self.goals(),
             "scaling": self.scaling.to_dict() if self.scaling else None,
+            "events": self.events.to_dict() if self.events else None,
         }

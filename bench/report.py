@@ -27,6 +27,8 @@ def table(figures: Figures) -> str:
     ]
     if figures.scaling is not None:
         lines.extend(_scaling_lines(figures))
+    if figures.events is not None:
+        lines.extend(_events_lines(figures))
     busy = [n for n, p in figures.pipelines.items() if p.lifecycle.cores("others") > CONTENDED]
     if busy:
         lines.append(f"WARNING: other processes kept more than {CONTENDED} of a core busy during "
@@ -78,6 +80,18 @@ def _scaling_lines(figures: Figures) -> list[str]:
         f"(goal {GOALS['scaling'].text}: {_met(goals['scaling']['met'])})",
         "  worker RSS at 10% / 50% / 100% of the big run, MB: "
         + " / ".join(f"{v:.0f}" for v in rss.values()),
+    ]
+
+
+def _events_lines(figures: Figures) -> list[str]:
+    assert figures.events is not None
+    e, goals = figures.events, figures.goals()
+    return [
+        f"events (wapipe, one endpoint subscribed to everything): {e.with_events.rate:.1f} "
+        f"msg/s against {e.without.rate:.1f} without: ratio {e.ratio:.2f} "
+        f"(goal {GOALS['events'].text}: {_met(goals['events']['met'])})",
+        f"  {e.events} events received ({e.posts} POSTs), the last {e.drained_s:.1f}s after "
+        f"the first message (all read after {e.with_events.seconds:.1f}s)",
     ]
 
 

@@ -104,6 +104,8 @@ def wapipe_stack(opts: StackOptions) -> Stack:
             # wrk sends flat out from one API key: the rate limiter runs (its cost is
             # measured) but is never reached.
             "WAPIPE_API_RATE_LIMIT": "1000000",
+            # The events variant's receiver is on loopback (bench/events.py).
+            "WAPIPE_EVENTS_ALLOW_PRIVATE_URLS": "true",
         }
     )
     _run([*WAPIPE, "db", "upgrade"], env)

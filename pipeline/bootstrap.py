@@ -8,6 +8,7 @@ from db.session import Database, make_engine
 from pipeline import faults
 from pipeline.api.ratelimit import ApiRateLimiter
 from pipeline.config import Settings, get_settings
+from pipeline.events.dispatcher import Dispatcher, DispatcherMiddleware
 from pipeline.provider.client import HttpWhatsAppClient
 from pipeline.services.delivery import Deliverer
 from pipeline.services.leases import LeaseBook
@@ -34,6 +35,8 @@ class Container:
         # Only a worker boots it: the API's broker never starts one.
         self.broker.add_middleware(WebhookApplierMiddleware(lambda: WebhookApplier(self.db)))
         self.broker.add_middleware(NodeMiddleware(self._node_keeper))
+        # Every worker process delivers the events outbox to webhook endpoints.
+        self.broker.add_middleware(DispatcherMiddleware(lambda: Dispatcher(self.db, settings)))
         # Each job's ids for the logs and its trace; the group's /metrics and /healthz.
         self.broker.add_middleware(JobContext(lambda: self.node_id))
         self.broker.add_middleware(

@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     # (a second worker group on the host) is logged and the worker runs on without it.
     wapipe_metrics_host: str = "0.0.0.0"  # scraped from outside the host
     wapipe_metrics_port: int = 9191
+    # Events (issue 10). Webhook endpoints on loopback, private, link-local or metadata
+    # addresses are refused unless this is set (local development: `wapipe up` sets it).
+    wapipe_events_allow_private_urls: bool = False
+    # Seconds between a failed attempt and the next (Svix's schedule after the first,
+    # immediate, try; jittered by up to 10%): 8 tries over about 27 hours, then `failed`.
+    wapipe_events_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    # An endpoint whose every attempt failed for this long is disabled (Svix: 5 days).
+    wapipe_events_disable_after_hours: int = 120
+    # The outbox (and finished deliveries) are pruned after this; the stream replays from
+    # it, so a lower value counts as 24.
+    wapipe_retention_events_hours: int = 72
     # Crash-test fault points (see pipeline/faults.py); empty in production.
     wapipe_faults: str = ""
 

@@ -20,6 +20,7 @@ from db.models import MessageStatusEvent, PendingStatus, table_of
 from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
 from pipeline.observability.metrics import status_changed
+from pipeline.services.events import message_event_rows, record_message_events
 from pipeline.services.statuses import ErrorInfo, StatusReport, history_row, plan_status
 from webhooks.payloads import StatusItem
 
@@ -210,6 +211,8 @@ class _Batch:
     def write(self) -> None:
         history: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
+        # The outbox: one event per applied status, as the message was right after it.
+        events: list[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]] = []
         for message_id, reports in self.reports.items():
             row = self.rows[message_id]
             before = dict(row)
@@ -221,11 +224,13 @@ class _Batch:
                 history.append(history_row(message_id, report, decision.applied))
                 if decision.applied:
                     _observe(message_id, report, row["queued_at"])
+                    events.append((message_id, row["company_id"], dict(row)))
             if row != before:
                 changed.append(row)
         if changed:
             columns = {name: [row[name] for row in changed] for name in _STATE}
             self.session.execute(_UPDATE_SQL, {"id": [row["id"] for row in changed], **columns})
+        record_message_events(self.session, message_event_rows(events))
         history += self.stale
         if history:
             self.session.execute(insert(_history), history)

@@ -25,8 +25,9 @@ def api_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
         sys.executable, "-m", "gunicorn", "pipeline.api.wsgi:app",
         "--bind", f"{host}:{port}",
         "--workers", str(workers),
-        # gthread, answering the requests gunicorn itself refuses in our JSON error shape.
-        "--worker-class", "pipeline.api.server.JsonErrorsThreadWorker",
+        # gthread, answering the requests gunicorn itself refuses in our JSON error shape,
+        # and handing open event streams to an asyncio loop (they hold no thread).
+        "--worker-class", "pipeline.events.stream_worker.StreamingThreadWorker",
         "--threads", str(threads),
         "--graceful-timeout", "10",
         "--no-control-socket",

@@ -28,6 +28,7 @@ from pipeline.domain.errors import Forbidden, NotFound
 from pipeline.domain.fields import PhoneNumber, visible_text
 from pipeline.domain.statuses import Source, Status
 from pipeline.services.conversation_queries import load_conversation, load_conversation_by_phone
+from pipeline.services.events import record_conversation_event
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status
 from pipeline.services.tenants import Principal
@@ -217,6 +218,8 @@ def _update_live(
     ).first()
     if found is None:
         raise NotFound("conversation not found", {"id": str(conversation_id)})
+    # The outbox: every change made here is a `conversation.updated`, in its transaction.
+    record_conversation_event(session, principal.company_id, conversation_id)
 
 
 def _lock_live(

@@ -1,11 +1,11 @@
 """Retention: pruning the logs that only explain the past, in short batches.
 
-Raw webhook bodies, delivery attempts, parked statuses, idempotency keys and the leader's
-maintenance runs grow with every message; messages and their status history are kept. Each
-batch is one autocommit DELETE of at most ``batch`` rows (SKIP LOCKED, so it never waits on
-an applier or a request holding a row), which keeps every lock short; a table is done when
-a batch comes back short, and the whole run stops when its time budget is spent (the next
-run goes on where it stopped).
+Raw webhook bodies, delivery attempts, parked statuses, idempotency keys, the events outbox
+and its deliveries, and the leader's maintenance runs grow with every message; messages and
+their status history are kept. Each batch is one autocommit DELETE of at most ``batch``
+rows (SKIP LOCKED, so it never waits on an applier or a request holding a row), which keeps
+every lock short; a table is done when a batch comes back short, and the whole run stops
+when its time budget is spent (the next run goes on where it stopped).
 """
 
 import logging
@@ -53,6 +53,22 @@ _PRUNE_SQL: dict[str, str] = {
             SELECT company_id, key FROM idempotency_keys
             WHERE created_at < now() - make_interval(secs => %(keep_s)s)
             LIMIT %(batch)s FOR UPDATE SKIP LOCKED)""",
+    # Events' deliveries once they succeeded or failed for good (a pending one is owed).
+    "event_deliveries": """
+        DELETE FROM event_deliveries WHERE id IN (
+            SELECT id FROM event_deliveries
+            WHERE created_at < now() - make_interval(secs => %(keep_s)s)
+              AND status <> 'pending'
+            ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED)""",
+    # The outbox: never an event not yet fanned out to the endpoints, or still owed to one.
+    "events": """
+        DELETE FROM events WHERE id IN (
+            SELECT e.id FROM events e, event_cursors c
+            WHERE e.created_at < now() - make_interval(secs => %(keep_s)s)
+              AND c.name = 'fanout' AND (e.txid, e.id) <= (c.txid, c.event_id)
+              AND NOT EXISTS (SELECT 1 FROM event_deliveries d
+                              WHERE d.event_id = e.id AND d.status = 'pending')
+            ORDER BY e.id LIMIT %(batch)s FOR UPDATE OF e SKIP LOCKED)""",
     "maintenance_runs": """
         DELETE FROM maintenance_runs WHERE id IN (
             SELECT id FROM maintenance_runs
@@ -60,6 +76,7 @@ _PRUNE_SQL: dict[str, str] = {
             LIMIT %(batch)s FOR UPDATE SKIP LOCKED)""",
 }
 
+EVENTS_FLOOR = timedelta(hours=24)
 # A parked status waits for its wamid to be recorded, which happens at the latest when the
 # message is sent: keep it past the maximum delivery age by this much.
 PARKED_MARGIN = timedelta(days=1)
@@ -78,6 +95,11 @@ def retention_periods(settings: Settings) -> dict[str, timedelta]:
         "idempotency_keys": max(
             timedelta(hours=settings.wapipe_retention_idempotency_hours), KEEP_FOR
         ),
+        # The stream replays from the outbox: 24 hours at least, as the API promises.
+        "event_deliveries": max(
+            timedelta(hours=settings.wapipe_retention_events_hours), EVENTS_FLOOR
+        ),
+        "events": max(timedelta(hours=settings.wapipe_retention_events_hours), EVENTS_FLOOR),
         "maintenance_runs": timedelta(days=settings.wapipe_retention_maintenance_days),
     }
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Message, MessageStatusEvent, RetiredWamid, table_of
 from pipeline.domain.statuses import Decision, Source, Status, decide
+from pipeline.services.events import message_event_from, snapshot_returning_columns
 
 # Each provider-reported status keeps its own timestamp, whatever the current status is, so
 # the same set of events gives the same timestamps in any order (the earliest report wins).
@@ -76,7 +77,10 @@ def apply_status(
         # The change and its history row in one round trip (a data-modifying CTE).
         values["updated_at"] = func.now()
         change = update(_messages).where(c.id == message_id).values(**values)
-        history = history.add_cte(change.returning(c.id).cte("changed"))
+        changed = change.returning(*snapshot_returning_columns()).cte("changed")
+        history = history.add_cte(changed)
+        if decision.applied:  # the outbox: its event in the same statement
+            history = history.add_cte(message_event_from(changed).cte("event"))
     session.execute(history)
     return decision
 
@@ -185,11 +189,14 @@ def start_new_attempt(
     )
     decision, _ = plan_status(current, report)
     if decision.applied:
-        session.execute(
+        change = (
             update(_messages)
             .where(c.id == message_id)
             .values(status=decision.status.value, **_NEW_ROUND)
+            .returning(*snapshot_returning_columns())
+            .cte("changed")
         )
+        session.execute(message_event_from(change).add_cte(change))
         if current["provider_message_id"] is not None:
             retire = {"wamid": current["provider_message_id"], "message_id": message_id}
             session.execute(pg_insert(_retired).values(**retire).on_conflict_do_nothing())

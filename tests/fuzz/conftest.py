@@ -31,6 +31,9 @@ def api_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "WHATSAPP_VERIFY_TOKEN": settings.whatsapp_verify_token,
             # The session's queues: the jobs the fuzzer's messages enqueue are flushed with them.
             "WAPIPE_QUEUE_NAMESPACE": settings.wapipe_queue_namespace,
+            # A fuzzed endpoint URL is refused for its form only, not for where its host
+            # resolves (a name that does not resolve here is valid in the document's terms).
+            "WAPIPE_EVENTS_ALLOW_PRIVATE_URLS": "true",
         }
     )
     api = Process(
@@ -57,6 +60,15 @@ def _fuzzed_webhooks_are_never_applied(container: Container) -> Iterator[None]:
             text("UPDATE webhook_inbox SET processed_at = now() WHERE id > :before"),
             {"before": before},
         )
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _fuzzed_endpoints_are_removed(container: Container) -> Iterator[None]:
+    """Webhook endpoints the fuzzer registered must not be delivered to by later tests'
+    workers."""
+    yield
+    with container.db.transaction() as session:
+        session.execute(text("DELETE FROM webhook_endpoints"))
 
 
 @pytest.fixture

@@ -141,7 +141,9 @@ def test_prune_deletes_old_rows_and_keeps_recent_ones_and_those_still_needed(
     assert _left(container, PendingStatus.id, [old_parked, waiting_parked]) == {waiting_parked}
     assert _left(container, IdempotencyKey.key, [old_key, fresh_key]) == {fresh_key}
     assert _left(container, MaintenanceRun.id, [old_run, recent_run]) == {recent_run}
-    assert all(report.deleted[name] >= 1 for name in report.deleted)
+    # The events outbox and its deliveries: tests/integration/test_events.py.
+    seeded = set(report.deleted) - {"events", "event_deliveries"}
+    assert all(report.deleted[name] >= 1 for name in seeded)
     ids = [uuid.UUID(done_message), uuid.UUID(owed_message)]
     assert len(_left(container, Message.id, ids)) == 2
     with container.db.transaction() as session:
