@@ -4,6 +4,7 @@ from flask import Response, current_app, g, request
 
 from pipeline.api.errors import error_response
 from pipeline.bootstrap import Container
+from pipeline.observability import logs
 from pipeline.services.tenants import Principal, authenticate
 
 
@@ -19,6 +20,7 @@ def load_principal() -> Response | None:
     key = token.strip() if scheme.lower() == "bearer" else None
     c = container()
     g.principal = current = authenticate(c.db, key, c.principals)
+    logs.bind(company_id=current.company_id)  # on every log line of this request
     verdict = c.rate_limiter.check(current.key_id, current.rate_limit)
     if verdict.allowed:
         return None

@@ -5,6 +5,7 @@ route label is the URL rule's template, which the app puts in the environ (`wapi
 a request that matched no route is `unmatched`, so a scanner cannot mint label values.
 """
 
+import contextvars
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,7 +13,13 @@ from typing import Any
 from flask import Flask, Response, request
 
 from pipeline.observability import logs
-from pipeline.observability.metrics import CONTENT_TYPE, HTTP_REQUESTS, HTTP_SECONDS, exposition
+from pipeline.observability.metrics import (
+    CONTENT_TYPE,
+    HTTP_REQUESTS,
+    HTTP_SECONDS,
+    child,
+    exposition,
+)
 from pipeline.observability.pipeline_state import PipelineState
 
 ROUTE_KEY = "wapipe.route"
@@ -24,8 +31,14 @@ class ObservedApp:
         self._app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        # A fresh context per request: the ids bound while answering it (request, company)
+        # cannot leak into the next request a gunicorn thread answers.
+        return contextvars.Context().run(self._answer, environ, start_response)
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
         request_id = logs.request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        logs.bind(request_id=request_id)
         status = ["500"]
 
         def start(code: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
@@ -33,16 +46,15 @@ class ObservedApp:
             headers.append(("X-Request-Id", request_id))
             return start_response(code, headers, *exc)
 
-        with logs.bound(request_id=request_id, company_id=None, message_id=None):
-            try:
-                return self._app(environ, start)
-            finally:
-                route = environ.get(ROUTE_KEY, "unmatched")
-                method = environ.get("REQUEST_METHOD", "")
-                if method not in _METHODS:
-                    method = "other"
-                HTTP_REQUESTS.labels(route, method, status[0]).inc()
-                HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        try:
+            return self._app(environ, start)
+        finally:
+            route = environ.get(ROUTE_KEY, "unmatched")
+            method = environ.get("REQUEST_METHOD", "")
+            if method not in _METHODS:
+                method = "other"
+            child(HTTP_REQUESTS, route, method, status[0]).inc()
+            child(HTTP_SECONDS, route).observe(time.perf_counter() - started)
 
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -66,16 +67,30 @@ AMBIGUOUS_RESENDS = Counter(
 )
 
 
+# Labelled children by their label values: prometheus_client's own lookup validates and
+# locks on every call, which costs as much as the count itself. Label values are bounded.
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def child(metric: Counter | Histogram, *values: str) -> Any:
+    """``metric.labels(*values)``, looked up without a lock after the first time."""
+    key = (metric, *values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
+
+
 # The statuses whose time since acceptance is measured.
 _TIMED = frozenset({"sent", "delivered", "read"})
 
 
 def status_changed(status: str, source: str, queued_at: datetime | None = None) -> None:
     """Count an applied status change, and time it from acceptance when it is a milestone."""
-    STATUS_CHANGES.labels(str(status), str(source)).inc()
+    child(STATUS_CHANGES, str(status), str(source)).inc()
     if queued_at is not None and status in _TIMED:
         elapsed = (datetime.now(UTC) - queued_at).total_seconds()
-        TIME_TO_STATUS.labels(str(status)).observe(max(elapsed, 0.0))
+        child(TIME_TO_STATUS, str(status)).observe(max(elapsed, 0.0))
 
 
 def fresh_multiproc_dir(role: str) -> str:

@@ -14,7 +14,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS
+from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS, child
 from pipeline.observability.tracing import tracer
 from pipeline.provider.errors import ErrorKind, ProviderError, classify_code
 
@@ -151,11 +151,11 @@ class HttpWhatsAppClient:
             try:
                 wamid = self._request(message)
             except ProviderError as error:
-                PROVIDER_REQUESTS.labels(str(error.kind), error.error_code).inc()
+                child(PROVIDER_REQUESTS, str(error.kind), error.error_code).inc()
                 raise
             finally:
                 PROVIDER_SECONDS.observe(time.perf_counter() - started)
-        PROVIDER_REQUESTS.labels("accepted", "").inc()
+        child(PROVIDER_REQUESTS, "accepted", "").inc()
         return wamid
 
     def _request(self, message: OutboundText) -> str:
