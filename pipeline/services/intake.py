@@ -48,15 +48,17 @@ class Accepted:
 # conversation at it. `xmax = 0` is true only for a row this statement inserted.
 # `gate` applies the company's window policy first: under `enforce`, a message that needs
 # the 24-hour window to a conversation whose window is closed writes nothing at all (no
-# row comes back). Its probes are by primary and unique keys: no extra round trip.
+# row comes back). Its probes are by primary and unique keys (the window's only under
+# `enforce`: under `off` PostgreSQL never runs them): no extra round trip.
 _INTAKE_SQL = """
 WITH gate AS (
     SELECT 1 FROM companies co
     WHERE co.id = %(company_id)s
       AND (co.window_policy = 'off' OR NOT %(needs_window)s OR EXISTS (
-          SELECT 1 FROM contacts ct JOIN conversations cv
-            ON cv.company_id = ct.company_id AND cv.contact_id = ct.id
-          WHERE ct.company_id = %(company_id)s AND ct.phone = %(phone)s
+          SELECT 1 FROM conversations cv
+          WHERE cv.company_id = %(company_id)s
+            AND cv.contact_id = (SELECT ct.id FROM contacts ct
+                                 WHERE ct.company_id = %(company_id)s AND ct.phone = %(phone)s)
             AND cv.last_inbound_at > now() - interval '24 hours'))
 ), contact AS (
     INSERT INTO contacts (id, company_id, phone)
