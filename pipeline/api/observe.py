@@ -17,8 +17,9 @@ from pipeline.observability.metrics import (
     CONTENT_TYPE,
     HTTP_REQUESTS,
     HTTP_SECONDS,
-    child,
+    count,
     exposition,
+    observe,
 )
 from pipeline.observability.pipeline_state import PipelineState
 
@@ -53,8 +54,8 @@ class ObservedApp:
             method = environ.get("REQUEST_METHOD", "")
             if method not in _METHODS:
                 method = "other"
-            child(HTTP_REQUESTS, route, method, status[0]).inc()
-            child(HTTP_SECONDS, route).observe(time.perf_counter() - started)
+            count(HTTP_REQUESTS, route, method, status[0])
+            observe(HTTP_SECONDS, time.perf_counter() - started, route)
 
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

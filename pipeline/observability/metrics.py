@@ -10,9 +10,13 @@ when the API is scraped, not counted anywhere. Labels never carry a phone, a mes
 anything else unbounded.
 """
 
+import bisect
 import os
 import shutil
 import tempfile
+import threading
+import time
+from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,18 +71,76 @@ AMBIGUOUS_RESENDS = Counter(
 )
 
 
-# Labelled children by their label values: prometheus_client's own lookup validates and
-# locks on every call, which costs as much as the count itself. Label values are bounded.
-_children: dict[tuple[object, ...], Any] = {}
+class _Pending:
+    """Counts and observations added in memory and written to the metric files once a
+    second by one thread per process.
+
+    In multiprocess mode each count is a locked write to a memory-mapped file (about 3 µs,
+    a histogram's observation two of them): per request and per status that was a few
+    percent of the API's CPU. Here a count is a dict update under a lock, and the writes
+    happen once per second per labelled series. A scrape sees what was counted up to a
+    second before it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[Any, ...], float] = defaultdict(float)
+        # Per histogram series: [sum, count in bucket 0, count in bucket 1, ...].
+        self._observed: dict[tuple[Any, ...], list[float]] = {}
+        self._pid = 0
+
+    def count(self, metric: Counter, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        with self._lock:
+            self._counts[(metric, *labels)] += amount
+        self._ensure_flusher()
+
+    def observe(self, metric: Histogram, labels: tuple[str, ...], value: float) -> None:
+        bucket = bisect.bisect_left(metric._upper_bounds, value)
+        key = (metric, *labels)
+        with self._lock:
+            series = self._observed.get(key)
+            if series is None:
+                series = self._observed[key] = [0.0] * (len(metric._upper_bounds) + 1)
+            series[0] += value
+            series[bucket + 1] += 1
+        self._ensure_flusher()
+
+    def flush(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, defaultdict(float)
+            observed, self._observed = self._observed, {}
+        for (metric, *labels), amount in counts.items():
+            (metric.labels(*labels) if labels else metric).inc(amount)
+        for (metric, *labels), series in observed.items():
+            target = metric.labels(*labels) if labels else metric
+            target._sum.inc(series[0])
+            for bucket, n in enumerate(series[1:]):
+                if n:
+                    target._buckets[bucket].inc(n)
+
+    def _ensure_flusher(self) -> None:
+        if self._pid != os.getpid():  # first use in this process (or after a fork)
+            self._pid = os.getpid()
+            threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_EVERY_S)
+            self.flush()
 
 
-def child(metric: Counter | Histogram, *values: str) -> Any:
-    """``metric.labels(*values)``, looked up without a lock after the first time."""
-    key = (metric, *values)
-    found = _children.get(key)
-    if found is None:
-        found = _children[key] = metric.labels(*values)
-    return found
+FLUSH_EVERY_S = 1.0
+_pending = _Pending()
+
+
+def count(metric: Counter, *labels: str, amount: float = 1.0) -> None:
+    """``metric.labels(*labels).inc(amount)``, written within a second."""
+    _pending.count(metric, labels, amount)
+
+
+def observe(metric: Histogram, value: float, *labels: str) -> None:
+    """``metric.labels(*labels).observe(value)``, written within a second."""
+    _pending.observe(metric, labels, value)
 
 
 # The statuses whose time since acceptance is measured.
@@ -87,10 +149,10 @@ _TIMED = frozenset({"sent", "delivered", "read"})
 
 def status_changed(status: str, source: str, queued_at: datetime | None = None) -> None:
     """Count an applied status change, and time it from acceptance when it is a milestone."""
-    child(STATUS_CHANGES, str(status), str(source)).inc()
+    count(STATUS_CHANGES, str(status), str(source))
     if queued_at is not None and status in _TIMED:
         elapsed = (datetime.now(UTC) - queued_at).total_seconds()
-        child(TIME_TO_STATUS, str(status)).observe(max(elapsed, 0.0))
+        observe(TIME_TO_STATUS, max(elapsed, 0.0), str(status))
 
 
 def fresh_multiproc_dir(role: str) -> str:
@@ -110,6 +172,7 @@ def mark_process_dead(pid: int) -> None:
 
 def exposition(*extra: Collector) -> bytes:
     """The text a scrape gets: this process group's metrics, plus ``extra`` collectors."""
+    _pending.flush()  # this process's latest; the others' are at most a second old
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

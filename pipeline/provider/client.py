@@ -14,7 +14,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS, child
+from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS, count, observe
 from pipeline.observability.tracing import tracer
 from pipeline.provider.errors import ErrorKind, ProviderError, classify_code
 
@@ -151,11 +151,11 @@ class HttpWhatsAppClient:
             try:
                 wamid = self._request(message)
             except ProviderError as error:
-                child(PROVIDER_REQUESTS, str(error.kind), error.error_code).inc()
+                count(PROVIDER_REQUESTS, str(error.kind), error.error_code)
                 raise
             finally:
-                PROVIDER_SECONDS.observe(time.perf_counter() - started)
-        child(PROVIDER_REQUESTS, "accepted", "").inc()
+                observe(PROVIDER_SECONDS, time.perf_counter() - started)
+        count(PROVIDER_REQUESTS, "accepted", "")
         return wamid
 
     def _request(self, message: OutboundText) -> str:

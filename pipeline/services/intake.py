@@ -15,7 +15,7 @@ from pipeline.domain.errors import Conflict, NotFound, WindowClosed
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.observability.logs import Timings
-from pipeline.observability.metrics import MESSAGES_ACCEPTED
+from pipeline.observability.metrics import MESSAGES_ACCEPTED, count
 from pipeline.observability.tracing import tracer
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
@@ -166,7 +166,7 @@ def _log_accepted(principal: Principal, accepted: Accepted, timings: Timings) ->
     """Count the message and log its one intake line with the steps' timings. The contact,
     the conversation, the message and its history are written by one statement (one round
     trip), so they are timed together as `write_ms`."""
-    MESSAGES_ACCEPTED.inc()
+    count(MESSAGES_ACCEPTED)
     log.info(
         "message accepted",
         extra={

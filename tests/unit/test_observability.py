@@ -61,3 +61,29 @@ def test_step_timings_are_fields_in_milliseconds() -> None:
     fields = timings.total()
     assert set(fields) == {"insert_message_ms", "total_ms"}
     assert 0 <= fields["insert_message_ms"] <= fields["total_ms"]
+
+
+def test_pending_counts_and_observations_reach_the_metrics_when_flushed() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from pipeline.observability.metrics import _Pending
+
+    registry = CollectorRegistry()
+    counter = Counter("t_requests_total", "t", ["code"], registry=registry)
+    histogram = Histogram("t_seconds", "t", ["route"], buckets=(0.1, 1.0), registry=registry)
+    pending = _Pending()
+    for _ in range(3):
+        pending.count(counter, ("200",))
+    pending.observe(histogram, ("/a",), 0.05)
+    pending.observe(histogram, ("/a",), 0.5)
+    pending.observe(histogram, ("/a",), 5.0)
+    assert registry.get_sample_value("t_requests_total", {"code": "200"}) is None  # not yet
+    pending.flush()
+    assert registry.get_sample_value("t_requests_total", {"code": "200"}) == 3
+    bucket = {"route": "/a"}
+    assert registry.get_sample_value("t_seconds_bucket", bucket | {"le": "0.1"}) == 1
+    assert registry.get_sample_value("t_seconds_bucket", bucket | {"le": "1.0"}) == 2
+    assert registry.get_sample_value("t_seconds_bucket", bucket | {"le": "+Inf"}) == 3
+    assert registry.get_sample_value("t_seconds_sum", bucket) == 5.55
+    pending.flush()  # nothing counted twice
+    assert registry.get_sample_value("t_requests_total", {"code": "200"}) == 3
