@@ -14,7 +14,7 @@ with a lower id is then never skipped by a reader that has moved past it.
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Insert, func, insert, literal, select, text
 from sqlalchemy.orm import Session
@@ -134,8 +134,10 @@ def render(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
     ids = {row.message_id for row in rows if row.message_id is not None}
     messages = {}
     if ids:
-        found = session.scalars(select(Message).where(Message.id.in_(ids)))
-        messages = {m.id: message_view(m) for m in found}
+        # Core rows, not ORM entities: message_view reads the same attributes, at a
+        # fraction of the cost (a dispatcher renders every event it delivers).
+        found = session.execute(select(_messages).where(_messages.c.id.in_(ids)))
+        messages = {m.id: message_view(cast(Message, m)) for m in found}
     bodies = []
     for row in rows:
         data = row.data

@@ -397,7 +397,7 @@ def test_operators_list_failed_deliveries_replay_them_and_toggle_endpoints(
         dispatcher.stop()
     assert row["type"] == "conversation.updated"
     assert row["attempts"] == 1
-    assert row["last_error"] == "ConnectError"
+    assert row["last_error"] == "NewConnectionError"
     replayed = wapipe.json(
         "events", "replay", "--endpoint", endpoint["id"], "--since", "1h", "--json"
     )
