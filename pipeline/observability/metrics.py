@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,12 @@ class _Pending:
         self._counts: dict[tuple[Any, ...], float] = defaultdict(float)
         # Per histogram series: [sum, count in bucket 0, count in bucket 1, ...].
         self._observed: dict[tuple[Any, ...], list[float]] = {}
-        self._pid = 0
+        self._flushing = False
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._flushing = False
+        self._lock = threading.Lock()
 
     def count(self, metric: Counter, labels: tuple[str, ...], amount: float = 1.0) -> None:
         with self._lock:
@@ -119,8 +124,8 @@ class _Pending:
                     target._buckets[bucket].inc(n)
 
     def _ensure_flusher(self) -> None:
-        if self._pid != os.getpid():  # first use in this process (or after a fork)
-            self._pid = os.getpid()
+        if not self._flushing:  # first use in this process (a fork starts without one)
+            self._flushing = True
             threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
 
     def _flush_forever(self) -> None:
@@ -151,7 +156,7 @@ def status_changed(status: str, source: str, queued_at: datetime | None = None) 
     """Count an applied status change, and time it from acceptance when it is a milestone."""
     count(STATUS_CHANGES, str(status), str(source))
     if queued_at is not None and status in _TIMED:
-        elapsed = (datetime.now(UTC) - queued_at).total_seconds()
+        elapsed = time.time() - queued_at.timestamp()
         observe(TIME_TO_STATUS, max(elapsed, 0.0), str(status))
 
 

@@ -121,11 +121,11 @@ def submit_message(
         # The writes are one statement, atomic by itself: run it in autocommit mode, one
         # round trip instead of BEGIN, the statement and COMMIT. (The reply_to check before
         # it only reads a message's owner, which never changes.)
-        with timings.step("write"):
-            accepted, channel = accept_message(db.run, principal, request, message_id)
+        accepted, channel = accept_message(db.run, principal, request, message_id)
+        timings.mark("write")
         crash_point("api_after_commit")
-        with timings.step("enqueue"):
-            enqueue_after_commit(queue, [message_id], channel)
+        enqueue_after_commit(queue, [message_id], channel)
+        timings.mark("enqueue")
     _log_accepted(principal, accepted, timings)
     return accepted
 
@@ -150,14 +150,14 @@ def submit_message_once(
         return reply(202, asdict(accepted))
 
     with tracer.start_as_current_span("intake"):
-        with timings.step("write"):
-            answer = run_once(db, principal, once, accept)
+        answer = run_once(db, principal, once, accept)
+        timings.mark("write")
         if answer.replayed or not done:
             return answer
         crash_point("api_after_commit")
         accepted, channel = done[-1]
-        with timings.step("enqueue"):
-            enqueue_after_commit(queue, [message_id], channel)
+        enqueue_after_commit(queue, [message_id], channel)
+        timings.mark("enqueue")
     _log_accepted(principal, accepted, timings)
     return answer
 

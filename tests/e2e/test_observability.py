@@ -48,18 +48,17 @@ def test_both_metrics_endpoints_count_a_message_through_its_life(
     ids = [_send(api) for _ in range(3)]
     _wait_all(api, ids, "read")
 
-    def moved() -> tuple[dict[str, float], dict[str, float]] | None:
-        after_api, after_worker = _scrape(api_metrics), _scrape(worker_metrics)
-        reads = _total(after_worker, "wapipe_status_changes_total", status="read") - _total(
-            before_worker, "wapipe_status_changes_total", status="read"
-        )
-        return (after_api, after_worker) if reads >= 3 else None
-
-    after_api, after_worker = wait_for(moved, timeout=15, interval=0.3, what="read counted")
-
     def grew(before: dict[str, float], after: dict[str, float], name: str, **labels: str) -> float:
         return _total(after, name, **labels) - _total(before, name, **labels)
 
+    def moved() -> tuple[dict[str, float], dict[str, float]] | None:
+        # Each process writes its counts once a second: poll until both sides show them.
+        after_api, after_worker = _scrape(api_metrics), _scrape(worker_metrics)
+        reads = grew(before_worker, after_worker, "wapipe_status_changes_total", status="read")
+        accepted = grew(before_api, after_api, "wapipe_messages_accepted_total")
+        return (after_api, after_worker) if reads >= 3 and accepted >= 3 else None
+
+    after_api, after_worker = wait_for(moved, timeout=15, interval=0.3, what="the counts")
     assert grew(before_api, after_api, "wapipe_messages_accepted_total") >= 3
     route = 'route="/v1/messages"'
     posts = [k for k in after_api if k.startswith("wapipe_http_requests_total") and route in k]
