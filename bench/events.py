@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench.lifecycle import Lifecycle
-from bench.probes import BenchError
+from bench.probes import BenchError, RowCounter
 from bench.stacks import Stack
 
 
@@ -31,7 +31,9 @@ class _Counting(BaseHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
         with self.server.lock:
-            self.server.ids.add(self.headers["webhook-id"])
+            if self.headers["webhook-id"] not in self.server.ids:
+                self.server.ids.add(self.headers["webhook-id"])
+                self.server.last_new_at = time.monotonic()
             self.server.posts += 1
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -46,6 +48,7 @@ class _Receiver(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.ids: set[str] = set()
         self.posts = 0
+        self.last_new_at = 0.0  # monotonic time of the latest event not seen before
 
     @property
     def url(self) -> str:
@@ -83,7 +86,7 @@ class EventsFigures:
     with_events: Lifecycle
     events: int  # distinct events the receiver got
     posts: int  # POSTs it answered (a retried event counts again)
-    drained_s: float  # first POST of the lifecycle to the last event received
+    drained_s: float  # the lifecycle's start to the last new event received
 
     @property
     def ratio(self) -> float:
@@ -98,6 +101,15 @@ class EventsFigures:
             "posts": self.posts,
             "drained_s": round(self.drained_s, 1),
         }
+
+
+def written(dsn: str) -> int:
+    """How many events the outbox holds (the bench company's: the database is its own)."""
+    counter = RowCounter(dsn, "SELECT count(*) FROM events")
+    try:
+        return counter()
+    finally:
+        counter.close()
 
 
 def wait_drained(server: _Receiver, expected: int, stall_s: float) -> int:
