@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.api.openapi_formats import refine_model
+from pipeline.api.openapi_formats import refine_model, without_null
 from pipeline.domain.content import (
     MEDIA_TYPES,
     MESSAGE_TYPES,
@@ -33,7 +33,8 @@ def describe_send_request(components: dict[str, Any]) -> None:
         if model.__name__ in components:
             refine_model(model, components[model.__name__])
     media = components[MediaContent.__name__]
-    media["properties"]["link"] = {**_plain(media["properties"]["link"]), "pattern": LINK_PATTERN}
+    link = without_null(media["properties"]["link"])
+    media["properties"]["link"] = {**link, "pattern": LINK_PATTERN}
     request = components["SendMessageRequest"]
     fields = request["properties"]
     request.pop("properties")
@@ -44,7 +45,7 @@ def describe_send_request(components: dict[str, Any]) -> None:
 
 
 def _variant(kind: str, fields: dict[str, Any], media: dict[str, Any]) -> dict[str, Any]:
-    typed = _media(kind, media) if kind in MEDIA_TYPES else _plain(fields[kind])
+    typed = _media(kind, media) if kind in MEDIA_TYPES else without_null(fields[kind])
     properties = {"to": fields["to"], "type": {"type": "string", "const": kind}, kind: typed}
     if kind != "reaction":  # a reaction names its message in reaction.message_id
         properties["reply_to"] = fields["reply_to"]
@@ -66,8 +67,8 @@ def _media(kind: str, media: dict[str, Any]) -> dict[str, Any]:
             {
                 "type": "object",
                 "properties": {
-                    source: _plain(media["properties"][source]),
-                    **{name: _plain(media["properties"][name]) for name in allowed},
+                    source: without_null(media["properties"][source]),
+                    **{name: without_null(media["properties"][name]) for name in allowed},
                 },
                 "required": [source],
                 "additionalProperties": False,
@@ -75,13 +76,3 @@ def _media(kind: str, media: dict[str, Any]) -> dict[str, Any]:
             for source in ("link", "id")
         ]
     }
-
-
-def _plain(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` without its null option (a present key must carry a value)."""
-    options = schema.get("anyOf")
-    if options is None:
-        return schema
-    kept = [option for option in options if option.get("type") != "null"]
-    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
-    return {**rest, **(kept[0] if len(kept) == 1 else {"anyOf": kept})}

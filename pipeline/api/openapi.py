@@ -507,7 +507,7 @@ def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
         enforced = openapi_formats.enforced(model, name)
         if name == "cursor":
             enforced = openapi_formats.cursor(_CURSORS[model])
-        schema = openapi_formats.refine(_without_null(properties[name]), enforced)
+        schema = openapi_formats.refine(openapi_formats.without_null(properties[name]), enforced)
         parameters.append(
             Parameter.model_validate(
                 {
@@ -520,16 +520,6 @@ def _query_parameters(model: type[BaseModel]) -> list[Parameter]:
             )
         )
     return parameters
-
-
-def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
-    # An absent query parameter is the None; there is no way to send a JSON null in a query.
-    options = schema.get("anyOf")
-    if options is None:
-        return schema
-    kept = [option for option in options if option.get("type") != "null"]
-    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
-    return {**rest, **(kept[0] if len(kept) == 1 else {"anyOf": kept})}
 
 
 _IDEMPOTENCY_PARAMETER = Parameter.model_validate(

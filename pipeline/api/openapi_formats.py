@@ -92,3 +92,14 @@ def _metadata(annotation: object) -> Iterator[object]:
         yield from annotation.__metadata__  # type: ignore[attr-defined]
     for argument in typing.get_args(annotation):
         yield from _metadata(argument)
+
+
+def without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without its null option: an absent key (or query parameter) is the None,
+    so a present one must carry a value."""
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [option for option in options if option.get("type") != "null"]
+    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return {**rest, **(kept[0] if len(kept) == 1 else {"anyOf": kept})}
