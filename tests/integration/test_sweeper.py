@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from dramatiq import Worker
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from db.models import Message, WebhookDelivery
+from db.models import Channel, Message, WebhookDelivery
 from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
 from pipeline.services.sweeper import sweep
@@ -109,6 +109,11 @@ def _delivered_webhook(client: FlaskClient, tenant: Tenant) -> tuple[str, int]:
 def test_a_stored_webhook_needs_no_job_and_is_applied_after_redis_empties(
     client: FlaskClient, tenant: Tenant, container: Container, worker: Worker
 ) -> None:
+    # Its channel paused: no worker sends the message, whatever job reaches it, so only
+    # the stored webhook can move it.
+    with container.db.transaction() as session:
+        paused = update(Channel).where(Channel.company_id == tenant.company_id)
+        session.execute(paused.values(paused_at=func.now()))
     _lose_every_job(container)
     message_id, _ = _delivered_webhook(client, tenant)
     _lose_every_job(container)
