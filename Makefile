@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 DEPLOY_TOOLS := $(VENV)/.deploy-tools
+BROWSER := $(VENV)/.browser
 
-.PHONY: run test check lint format bench clean deploy-tools compose-smoke
+.PHONY: run test check lint format bench clean deploy-tools browser compose-smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,19 @@ $(DEPLOY_TOOLS): $(STAMP) deploy/tools/requirements.txt deploy/tools/install.sh
 	deploy/tools/install.sh $(BIN)
 	touch $(DEPLOY_TOOLS)
 
+## Debian's Chromium for the inbox's browser tests (Playwright drives it; nothing is downloaded).
+browser: $(BROWSER)
+$(BROWSER): $(STAMP) deploy/tools/install-browser.sh
+	deploy/tools/install-browser.sh
+	touch $(BROWSER)
+
 ## Install, start PostgreSQL/Redis if needed, run the whole pipeline and a demo (Ctrl-C stops).
 run: $(STAMP)
 	deploy/ensure-services.sh
 	$(BIN)/wapipe up
 
 ## Install test dependencies and run lint, types and the whole test suite.
-test: $(STAMP) $(DEPLOY_TOOLS)
+test: $(STAMP) $(DEPLOY_TOOLS) $(BROWSER)
 	deploy/ensure-services.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

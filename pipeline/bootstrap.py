@@ -7,6 +7,7 @@ from dramatiq.brokers.redis import RedisBroker
 from db.session import Database, make_engine
 from pipeline import faults
 from pipeline.api.ratelimit import ApiRateLimiter
+from pipeline.api.session_cookie import SessionSealer
 from pipeline.config import Settings, get_settings
 from pipeline.events.dispatcher import Dispatcher, DispatcherMiddleware
 from pipeline.provider.client import HttpWhatsAppClient
@@ -51,6 +52,7 @@ class Container:
         self.pacer = make_pacer(self.broker)
         self.queue = DramatiqQueue(self.actors, self.pacer)
         self.principals = PrincipalCache(settings.wapipe_auth_cache_seconds)
+        self.sessions = SessionSealer.from_settings(settings)  # the inbox's sign-in cookies
         self.rate_limiter = ApiRateLimiter(
             self.broker.client, settings.wapipe_queue_namespace, settings.wapipe_api_rate_limit
         )

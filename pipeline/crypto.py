@@ -92,6 +92,19 @@ class TokenCipher:
         return self.encrypt(self.decrypt(stored))
 
 
+def derived_fernet(settings: Settings, purpose: bytes) -> MultiFernet | None:
+    """A Fernet for one ``purpose`` (the inbox's session cookie), under keys derived from each
+    WAPIPE_SECRET_KEY key: a value sealed for one purpose never opens as another (a cookie is
+    not an access token), and rotating WAPIPE_SECRET_KEY rotates it too. None without keys."""
+    keys = parse_keys(settings.wapipe_secret_key)
+    if is_loopback(settings.whatsapp_api_base_url):
+        keys.append(_DEV_KEY)
+    if not keys:
+        return None
+    derived = [hashlib.sha256(purpose + b"\0" + key).digest() for key in keys]
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(key)) for key in derived])
+
+
 # Built once per key string: a worker decrypts on every claim.
 _ciphers: dict[tuple[str, bool], TokenCipher] = {}
 

@@ -4,6 +4,7 @@ from typing import NoReturn
 
 from flask import Flask
 
+from inbox import views as inbox_views
 from pipeline.api import (
     conversations,
     endpoints,
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(templates.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(webhook_views.bp)
+    app.register_blueprint(inbox_views.bp)
     # The receiver serves this POST in front of Flask; the rule is here so that Flask's answers
     # to the path's other methods (a 405's `Allow`, OPTIONS) name POST too.
     app.add_url_rule(PATH, "webhooks.receive", _served_by_the_receiver, methods=["POST"])

@@ -5,8 +5,9 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -195,3 +196,23 @@ def authenticate(
     if cache is not None:
         cache.put(key_hash, principal)
     return principal
+
+
+def describe_team(db: Database, principal: Principal) -> dict[str, Any]:
+    """The caller's company, the caller and the company's users (the inbox's assignees)."""
+    with db.transaction() as session:
+        company = session.execute(
+            select(Company.id, Company.name).where(Company.id == principal.company_id)
+        ).one()
+        users = session.execute(
+            select(User.id, User.name, User.role)
+            .where(User.company_id == principal.company_id)
+            .order_by(User.name, User.id)
+        ).all()
+    people = [{"id": str(u.id), "name": u.name, "role": u.role} for u in users]
+    me = next(p for p in people if p["id"] == str(principal.user_id))
+    return {
+        "company": {"id": str(company.id), "name": company.name},
+        "me": {"user_id": me["id"], "name": me["name"], "role": me["role"]},
+        "users": people,
+    }
