@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipeline.cli.demo_content import image_message, template_message
-from pipeline.cli.stack import Stack, StackPorts
+from pipeline.cli.demo_content import customer_writes, image_message, template_message
+from pipeline.cli.stack import DEMO_PHONE_NUMBER_ID, Stack, StackPorts
 
 TERMINAL = {"read", "failed"}
 _STYLE = {
@@ -83,7 +83,16 @@ def _demo_message(http: httpx.Client, i: int, count: int, typed: bool) -> dict[s
     return {"to": demo_phone(i), "text": f"Hello #{i + 1} from wapipe"}
 
 
+def print_inbox(console: Console, api_url: str, api_key: str) -> None:
+    console.print(
+        f"\n[bold]Inbox[/]: {api_url}/inbox  (sign in with the API key {api_key})",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
 def print_try_it(console: Console, api_url: str, api_key: str) -> None:
+    print_inbox(console, api_url, api_key)
     console.print("\nTry it yourself:")
     console.print(
         f"  curl -s -X POST {api_url}/v1/messages -H 'Authorization: Bearer {api_key}' "
@@ -139,7 +148,11 @@ def up(api_port: int, fake_port: int, count: int, with_demo: bool) -> None:
         with Stack(StackPorts(api=api_port, fake=fake_port), console) as stack:
             api_key = stack.start()
             if with_demo:
+                # Open the inbox now to watch the batch's ticks advance live.
+                print_inbox(console, stack.api_url, api_key)
                 run_demo(stack.api_url, api_key, count, 60.0, console, typed=count >= 2)
+                # And a customer writes back: an unread conversation in the inbox.
+                customer_writes(stack.fake_url, DEMO_PHONE_NUMBER_ID, demo_phone(0), "Ada")
             print_try_it(console, stack.api_url, api_key)
             console.print(f"\nLogs in {stack.log_dir}. Press Ctrl-C to stop.")
             stack.wait()

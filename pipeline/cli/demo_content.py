@@ -1,7 +1,9 @@
 """What `wapipe up` sets up for its demo beyond text: a template catalogue at the fake
 provider (synced into wapipe) and a small image uploaded to send by id."""
 
+import struct
 import uuid
+import zlib
 from typing import Any
 
 import httpx
@@ -19,11 +21,26 @@ DEMO_TEMPLATE = {
     "category": "UTILITY",
     "components": [{"type": "BODY", "text": "Hi {{1}}, your order has shipped."}],
 }
-# The smallest PNG there is: one transparent pixel.
-DEMO_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
+
+
+def demo_png(width: int = 240, height: int = 160) -> bytes:
+    """A small receipt-coloured gradient PNG (something to see in the inbox), drawn here."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (0, 168 - y // 4, 132 + x // 4))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def seed_demo_templates(
@@ -54,8 +71,21 @@ def template_message(to: str, name: str) -> dict[str, Any]:
 
 def image_message(http: httpx.Client, to: str) -> dict[str, Any]:
     """Upload the demo image and return a message that sends it by its media id."""
-    files = {"file": ("pixel.png", DEMO_PNG, "image/png")}
+    files = {"file": ("receipt.png", demo_png(), "image/png")}
     uploaded = http.post("/v1/media", files=files)
     uploaded.raise_for_status()
     image = {"id": uploaded.json()["id"], "caption": "Your receipt"}
     return {"to": to, "type": "image", "image": image}
+
+
+def customer_writes(fake_url: str, phone_number_id: str, phone: str, name: str) -> None:
+    """The fake provider posts an inbound message from ``phone`` (a customer replying)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    body = {
+        "phone_number_id": phone_number_id,
+        "from": digits,
+        "name": name,
+        "type": "text",
+        "text": {"body": "Thanks! Could you tell me when my order arrives?"},
+    }
+    httpx.post(f"{fake_url}/_fake/inbound", json=body, timeout=10).raise_for_status()

@@ -102,6 +102,8 @@ class Stack:
             "--port", str(self.ports.fake),
             "--webhook-url", f"{self.api_url}/webhooks/whatsapp",
             "--channel", f"{DEMO_PHONE_NUMBER_ID}={DEMO_ACCESS_TOKEN}=15550009999",
+            # A second between statuses: slow enough to watch the ticks advance in the inbox.
+            "--status-delay-ms", "1000",
         ]  # fmt: skip
         self._spawn("fake-provider", fake, env)
         self._spawn("api", api_argv("127.0.0.1", self.ports.api, 2, 8), env | metrics_env("api"))
