@@ -83,6 +83,7 @@ def sweep_command(
                 int(grace_seconds),
                 container.settings.wapipe_sweep_batch,
                 RedisQueues(container.broker),
+                purge_keys=True,
             )
             click.echo(_as_json(report) if as_json else _line(report))
             if once or stop.wait(interval):

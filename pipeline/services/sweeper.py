@@ -89,9 +89,12 @@ def sweep(
     grace_seconds: int,
     batch: int = 1000,
     jobs: QueuedJobs | None = None,
+    purge_keys: bool = False,
 ) -> SweepReport:
     """Enqueue every message whose job is gone (or, without `jobs`, overdue by the grace);
-    hand dead nodes' messages on; apply overdue webhook deliveries."""
+    hand dead nodes' messages on; apply overdue webhook deliveries. ``purge_keys`` (the
+    operator's `wapipe sweep`) also deletes expired idempotency keys, which the leader's
+    retention prune does every minute otherwise."""
     # A dead node's lease is given up at once, and its message enqueued even though its
     # job may come back from the dead worker's unacknowledged set later (a harmless twin).
     taken_over = _paced(db.run(EXPIRE_DEAD_LEASES_SQL))
@@ -104,8 +107,8 @@ def sweep(
     # whole backlog must not stand in front of another company's messages.
     # A broker still down: the bumped `enqueued_at` brings them back one sweep later.
     report.enqueue_errors = enqueue_by_channel(queue, jobs_to_make.items())
-    # Housekeeping on the same beat: keys past their 24 hours answer nothing any more.
-    report.expired_idempotency_keys = purge_idempotency_keys(db)
+    if purge_keys:  # keys past their 24 hours answer nothing any more
+        report.expired_idempotency_keys = purge_idempotency_keys(db)
     if messages or report.webhooks:
         log.info("%s", report)
     return report

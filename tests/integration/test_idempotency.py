@@ -358,7 +358,7 @@ def test_purging_removes_only_keys_older_than_24_hours(
     assert left == {fresh}
 
 
-def test_the_sweeper_purges_expired_keys_on_its_beat(
+def test_an_operator_sweep_purges_expired_keys(
     client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
     expired = key()
@@ -371,7 +371,7 @@ def test_the_sweeper_purges_expired_keys_on_its_beat(
             ),
             {"c": tenant.company_id, "k": expired},
         )
-    report = sweep(container.db, container.queue, grace_seconds=60)
+    report = sweep(container.db, container.queue, grace_seconds=60, purge_keys=True)
     assert report.expired_idempotency_keys >= 1
     with container.db.transaction() as session:
         left = session.scalar(
