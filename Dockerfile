@@ -12,6 +12,7 @@ COPY workers workers
 COPY webhooks webhooks
 COPY db db
 COPY fakeprovider fakeprovider
+COPY inbox inbox
 RUN /opt/wapipe/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim

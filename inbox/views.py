@@ -40,7 +40,7 @@ def page() -> BaseResponse:
         caller = authenticate(c.db, session.api_key, c.principals)
     except WapipeError:  # the key was revoked since: sign in again
         response = redirect(url_for("inbox.login"))
-        forget_cookie(response, request)
+        forget_cookie(response, c.sessions.secure(request))
         return response
     boot = describe_team(c.db, caller) | {
         "csrf_token": session.csrf_token,
@@ -71,7 +71,9 @@ def sign_in() -> BaseResponse:
     except WapipeError:
         return _login_form("That API key is not valid.", status=401)
     response = redirect(url_for("inbox.page"))
-    set_cookie(response, request, c.sessions.seal(c.sessions.new_session(api_key)))
+    set_cookie(
+        response, c.sessions.seal(c.sessions.new_session(api_key)), c.sessions.secure(request)
+    )
     response.delete_cookie(LOGIN_COOKIE, path="/inbox")
     return response
 
@@ -83,11 +85,12 @@ def sign_out() -> BaseResponse:
     if session is not None:
         require_csrf(session, request.method, request.form.get("csrf_token"))
     response = redirect(url_for("inbox.login"))
-    forget_cookie(response, request)
+    forget_cookie(response, c.sessions.secure(request))
     return response
 
 
 def _login_form(error: str | None, status: int) -> Response:
+    secure = container().sessions.secure(request)
     token = secrets.token_urlsafe(32)
     page = render_template("login.html", error=error, csrf_token=token)
     response = Response(page, status=status)
@@ -95,7 +98,7 @@ def _login_form(error: str | None, status: int) -> Response:
         LOGIN_COOKIE,
         token,
         path="/inbox",
-        secure=request.is_secure,
+        secure=secure,
         httponly=True,
         samesite="Strict",
     )

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
 
     # Dramatiq keys live under this prefix, so several deployments (or test runs) can share Redis.
     wapipe_queue_namespace: str = "wapipe"
+    # The inbox's cookies are marked Secure when the request came over HTTPS. Set this where
+    # TLS ends at a proxy that gunicorn does not trust for X-Forwarded-Proto
+    # (FORWARDED_ALLOW_IPS): the cookies are then Secure whatever the request says.
+    wapipe_secure_cookies: bool = False
     # A claimed message is in flight in one worker until its lease expires. The worker's
     # heartbeat renews it every 2 s while the send runs, and a worker that dies gives up
     # its leases at once (its PostgreSQL session ends): this only bounds a live worker

@@ -44,12 +44,17 @@ class BrowserSession:
 class SessionSealer:
     """Seals and opens session cookies; holds no key when WAPIPE_SECRET_KEY has none."""
 
-    def __init__(self, fernet: MultiFernet | None) -> None:
+    def __init__(self, fernet: MultiFernet | None, always_secure: bool = False) -> None:
         self._fernet = fernet
+        self.always_secure = always_secure
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SessionSealer":
-        return cls(derived_fernet(settings, _PURPOSE))
+        return cls(derived_fernet(settings, _PURPOSE), settings.wapipe_secure_cookies)
+
+    def secure(self, request: Request) -> bool:
+        """Whether cookies set in answer to ``request`` are marked Secure."""
+        return self.always_secure or request.is_secure
 
     @property
     def enabled(self) -> bool:
@@ -86,19 +91,17 @@ def require_csrf(session: BrowserSession, method: str, given: str | None) -> Non
         raise CsrfFailed(f"this request needs the session's {CSRF_HEADER} header")
 
 
-def set_cookie(response: Response, request: Request, value: str) -> None:
+def set_cookie(response: Response, value: str, secure: bool) -> None:
     response.set_cookie(
         COOKIE,
         value,
         max_age=MAX_AGE_SECONDS,
         path="/",
-        secure=request.is_secure,
+        secure=secure,
         httponly=True,
         samesite="Strict",
     )
 
 
-def forget_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(
-        COOKIE, path="/", secure=request.is_secure, httponly=True, samesite="Strict"
-    )
+def forget_cookie(response: Response, secure: bool) -> None:
+    response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="Strict")

@@ -4,10 +4,11 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
+from werkzeug.test import EnvironBuilder, TestResponse
 
-from pipeline.api.session_cookie import COOKIE
+from pipeline.api.session_cookie import COOKIE, SessionSealer
 from pipeline.bootstrap import Container
+from pipeline.config import Settings
 from pipeline.services import api_keys
 from pipeline.services.audit import Operator
 from tests.conftest import Member, Tenant
@@ -154,3 +155,23 @@ def test_the_page_tells_the_script_who_signs_in(client: FlaskClient, agent: Memb
     page = client.get("/inbox").get_data(as_text=True)
     assert '"role": "agent"' in page or '"role":"agent"' in page
     assert str(agent.user_id) in page
+
+
+def test_over_https_the_cookie_is_secure(client: FlaskClient, tenant: Tenant) -> None:
+    page = client.get("/inbox/login", base_url="https://localhost")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found is not None
+    answer = client.post(
+        "/inbox/login",
+        data={"api_key": tenant.api_key, "csrf_token": found.group(1)},
+        base_url="https://localhost",
+    )
+    cookie = next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith(COOKIE))
+    assert "Secure" in cookie
+
+
+def test_wapipe_secure_cookies_marks_them_secure_behind_a_proxy(settings: Settings) -> None:
+    plain = EnvironBuilder(base_url="http://wapipe.internal").get_request()
+    assert SessionSealer.from_settings(settings).secure(plain) is False
+    behind = settings.model_copy(update={"wapipe_secure_cookies": True})
+    assert SessionSealer.from_settings(behind).secure(plain) is True
