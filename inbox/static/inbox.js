@@ -433,7 +433,9 @@ async function openConversation(id, { conversation = null, focus = true } = {}) 
   }
   renderHeader();
   renderWindow();
-  if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
+  // On a phone the chat is a page of its own: the browser's Back returns to the list.
+  if (PHONE_LAYOUT.matches && !(history.state && history.state.chat)) history.pushState({ chat: id }, "", `#${id}`);
+  else if (location.hash !== `#${id}`) history.replaceState(history.state, "", `#${id}`);
   if (focus) {
     if (PHONE_LAYOUT.matches) $("back").focus();
     else el.text.focus();
@@ -459,11 +461,19 @@ async function markRead() {
 document.addEventListener("visibilitychange", markRead);
 window.addEventListener("focus", markRead);
 
-$("back").addEventListener("click", () => {
+function backToList() {
   const id = state.current && state.current.id;
   setView("list");
   const row = id && rowElement(id);
   (row ? row.querySelector("button") : el.search).focus();
+}
+
+$("back").addEventListener("click", () => {
+  if (history.state && history.state.chat) history.back(); // popstate goes back to the list
+  else backToList();
+});
+window.addEventListener("popstate", () => {
+  if (el.app.dataset.view === "chat" && PHONE_LAYOUT.matches) backToList();
 });
 
 $("chat-who").addEventListener("click", () => showContactInfo());
@@ -475,6 +485,7 @@ document.querySelector(".chat-title").addEventListener("click", (event) => {
 
 function resetMessages() {
   state.messages.clear();
+  state.eventSeen.clear();
   state.messageCursor = null;
   state.messagesLoading = false;
   state.early.clear();
@@ -552,6 +563,7 @@ function lastMessageNode() {
 /** Append a message at the bottom (or where its time puts it), with a date separator if new. */
 function appendMessage(message, { stick = false } = {}) {
   const follow = stick || nearBottom();
+  if (!state.messageCursor) el.older.textContent = "";
   state.messages.set(message.id, message);
   const date = messageDate(message);
   // Usually the newest; a late arrival goes before the first later message.
@@ -1280,6 +1292,26 @@ document.addEventListener("keydown", (event) => {
 let source = null;
 let lastEventId = null;
 let reconnectTimer = null;
+let wasDown = false;
+
+/** Back after a drop: what changed meanwhile (should the stream not replay it all). */
+async function resync() {
+  try {
+    const page = await api("GET", "/v1/conversations", {
+      query: { filter: state.filter, archived: state.archived ? "true" : undefined, q: state.q.trim().slice(0, 100) || undefined, limit: LIST_PAGE },
+      quiet: true,
+    });
+    for (const conversation of [...page.items].reverse()) upsertRow(conversation);
+    const current = state.current;
+    if (!current) return;
+    const latest = await api("GET", `/v1/conversations/${current.id}/messages`, { query: { limit: MESSAGE_PAGE }, quiet: true });
+    if (!state.current || state.current.id !== current.id) return;
+    for (const message of [...latest.items].reverse()) applyMessage(message);
+    refreshConversation(current.id, 0);
+  } catch {
+    // the next event or reconnection tries again
+  }
+}
 
 function setConnection(live) {
   el.connection.textContent = live ? "Live" : "Reconnecting";
@@ -1291,9 +1323,14 @@ function connect() {
   if (source) source.close();
   const url = lastEventId ? `/v1/events/stream?last_event_id=${encodeURIComponent(lastEventId)}` : "/v1/events/stream";
   source = new EventSource(url, { withCredentials: true });
-  source.addEventListener("open", () => setConnection(true));
+  source.addEventListener("open", () => {
+    setConnection(true);
+    if (wasDown) resync();
+    wasDown = false;
+  });
   source.addEventListener("error", () => {
     setConnection(false);
+    wasDown = true;
     if (source.readyState === EventSource.CLOSED) {
       // Refused (an ended session is a 401) or dropped for good: check, then start again.
       reconnectTimer = setTimeout(async () => {

@@ -253,8 +253,10 @@ export function contentNodes(message, catalogue) {
       const alt = caption || (message.type === "sticker" ? "Sticker" : "Image");
       if (src) {
         const img = h("img", { src, alt, loading: "lazy", decoding: "async", class: message.type === "sticker" ? "sticker" : "photo" });
-        img.addEventListener("error", () => img.classList.add("broken"), { once: true });
-        nodes.push(message.localUrl ? img : h("a", { href: src, target: "_blank", rel: "noopener", class: "photo-link" }, img));
+        const shown = message.localUrl ? img : h("a", { href: src, target: "_blank", rel: "noopener", class: "photo-link" }, img);
+        // Gone at the provider (or never fetched): say so instead of a broken picture.
+        img.addEventListener("error", () => shown.replaceWith(h("p", { class: "media-missing", text: `${alt} not available` })), { once: true });
+        nodes.push(shown);
       } else {
         const link = safeLink(content.link);
         nodes.push(link ? h("a", { href: link, target: "_blank", rel: "noopener noreferrer", class: "media-link", text: alt }) : h("p", { class: "muted", text: alt }));
