@@ -1,0 +1,330 @@
+"""The inbox in a real browser, over the real stack: what an agent or admin does with it, and
+what they see change live (ticks, new messages) without reloading the page."""
+
+import re
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import ORDER_SHIPPED, Company
+from tests.browser.inbox import Inbox
+from tests.browser.media import png
+from tests.support import new_phone
+
+
+def mark_page(page: Page) -> None:
+    """Leave a mark in the page's window: still there later means the page never reloaded."""
+    page.evaluate("window.__wapipeNoReload = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__wapipeNoReload === true"), "the page reloaded"
+
+
+def test_sign_in_rejects_a_wrong_key_then_signs_in_and_out(page: Page, company: Company) -> None:
+    page.goto("/inbox/login")
+    page.get_by_role("textbox", name="API key", exact=True).fill("wap_not-a-real-key")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert not any(c["name"] == "wapipe_session" for c in page.context.cookies())
+
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    expect(inbox.button("New message")).to_be_visible()
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "wapipe_session"]
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert company.admin.api_key not in cookie["value"]  # sealed, never the key itself
+
+    inbox.button("Sign out").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    page.goto("/inbox")  # the session is gone: back to the sign-in form
+    expect(page.get_by_role("textbox", name="API key", exact=True)).to_be_visible()
+
+
+def test_a_message_from_new_message_reaches_read_live(inbox: Inbox, company: Company) -> None:
+    phone = new_phone()
+    mark_page(inbox.page)
+    inbox.new_message(phone, "Your bike is ready for pickup")
+    sent = inbox.message("Your bike is ready for pickup")
+    expect(sent).to_have_count(1)
+    expect(sent).to_have_attribute("data-direction", "outbound")
+    # Sending, sent, delivered, read: the fake provider's webhooks, shown as they happen.
+    inbox.expect_ticks(sent, "Read")
+    expect(sent).to_have_attribute("data-status", "read")
+    expect(inbox.heading).to_have_text(phone)  # no name: the phone
+
+    conversation = company.conversation(phone)
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
+    assert company.message(message_id)["status"] == "read"
+    assert conversation["last_message"]["id"] == message_id
+    # The list shows the chat, its last message with the same ticks.
+    row = inbox.chats.get_by_role("listitem").filter(has_text="Your bike is ready for pickup")
+    expect(row).to_have_count(1)
+    inbox.expect_ticks(row, "Read")
+    assert_not_reloaded(inbox.page)
+
+
+def test_an_inbound_message_shows_an_unread_badge_until_opened(
+    inbox: Inbox, company: Company
+) -> None:
+    phone, name = new_phone(), "Grace Hopper"
+    mark_page(inbox.page)
+    company.customer_writes(phone, "Hi, is the blue city bike still in stock?", name)
+    company.customer_writes(phone, "Size M please", name)
+
+    expect(inbox.row(name)).to_have_count(1)
+    expect(inbox.unread_badge(name, 2)).to_be_visible()
+    expect(inbox.row(name)).to_contain_text("Size M please")  # the preview
+
+    inbox.open(name)
+    expect(inbox.message("Hi, is the blue city bike still in stock?")).to_be_visible()
+    expect(inbox.message("Size M please")).to_have_attribute("data-direction", "inbound")
+    expect(inbox.row(name).get_by_label(re.compile(r"unread message"))).to_have_count(0)
+    company.conversation(phone, lambda c: c["unread_count"] == 0)
+    assert_not_reloaded(inbox.page)
+
+
+def test_search_finds_conversations_by_name_and_phone(page: Page, company: Company) -> None:
+    people = {"Margaret Hamilton": new_phone(), "Katherine Johnson": new_phone(),
+              "Dorothy Vaughan": new_phone()}  # fmt: skip
+    for name, phone in people.items():
+        company.start_conversation(phone, name)
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    rows = inbox.chats.get_by_role("listitem")
+    expect(rows).to_have_count(3)
+
+    inbox.search("kath")
+    expect(inbox.row("Katherine Johnson")).to_have_count(1)
+    expect(rows).to_have_count(1)
+
+    inbox.search(people["Dorothy Vaughan"])  # as typed: +1650...
+    expect(inbox.row("Dorothy Vaughan")).to_have_count(1)
+    expect(rows).to_have_count(1)
+
+    inbox.search(people["Margaret Hamilton"][-7:])  # part of the number
+    expect(inbox.row("Margaret Hamilton")).to_have_count(1)
+    expect(rows).to_have_count(1)
+
+    inbox.search("nobody by this name")
+    expect(rows).to_have_count(0)
+
+    inbox.search("")
+    expect(rows).to_have_count(3)
+
+
+def test_archive_and_unarchive(page: Page, company: Company) -> None:
+    phone, name = new_phone(), "Hedy Lamarr"
+    company.start_conversation(phone, name)
+    company.start_conversation(new_phone(), "Ada Yonath")  # stays in the main list
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    archived = inbox.button("Archived")
+    expect(archived).to_have_attribute("aria-pressed", "false")
+
+    inbox.open(name).menu("Archive")
+    expect(inbox.row(name)).to_have_count(0)
+    expect(inbox.row("Ada Yonath")).to_have_count(1)
+    company.conversation(phone, lambda c: c["is_archived"])
+
+    archived.click()
+    expect(archived).to_have_attribute("aria-pressed", "true")
+    expect(inbox.row(name)).to_have_count(1)
+    expect(inbox.row("Ada Yonath")).to_have_count(0)
+
+    inbox.open(name).menu("Unarchive")
+    expect(inbox.row(name)).to_have_count(0)  # no longer in the archived list
+    company.conversation(phone, lambda c: not c["is_archived"])
+
+    archived.click()
+    expect(archived).to_have_attribute("aria-pressed", "false")
+    expect(inbox.row(name)).to_have_count(1)
+    expect(inbox.row("Ada Yonath")).to_have_count(1)
+
+
+def test_assign_to_me_to_an_agent_and_unassign(page: Page, company: Company) -> None:
+    phone, name = new_phone(), "Barbara Liskov"
+    company.start_conversation(phone, name)
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.open(name)
+    expect(inbox.chat.get_by_text("Unassigned", exact=True)).to_be_visible()
+
+    inbox.menu("Assign to me")
+    expect(inbox.chat.get_by_text(f"Assigned to {company.admin.name}")).to_be_visible()
+    company.conversation(phone, lambda c: c["assigned_user_id"] == str(company.admin.user_id))
+
+    inbox.menu("Assign to…")
+    dialog = inbox.dialog("Assign conversation")
+    dialog.get_by_role("combobox", name="Agent", exact=True).select_option(label=company.agent.name)
+    dialog.get_by_role("button", name="Assign", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(inbox.chat.get_by_text(f"Assigned to {company.agent.name}")).to_be_visible()
+    company.conversation(phone, lambda c: c["assigned_user_id"] == str(company.agent.user_id))
+
+    inbox.menu("Unassign")
+    expect(inbox.chat.get_by_text("Unassigned", exact=True)).to_be_visible()
+    company.conversation(phone, lambda c: c["assigned_user_id"] is None)
+
+
+def _chat_with_history(company: Company, name: str) -> tuple[str, dict[str, Any]]:
+    """A conversation with a customer's message and a reply that has been read."""
+    phone = new_phone()
+    company.customer_writes(phone, "Do you repair e-bikes?", name)
+    company.conversation(phone)
+    company.wait_status(company.send_text(phone, "Yes, bring it in any weekday"), "read")
+    return phone, company.conversation(phone)
+
+
+def test_clear_messages(page: Page, company: Company) -> None:
+    name = "Frances Allen"
+    _, conversation = _chat_with_history(company, name)
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.open(name)
+    messages = inbox.log.get_by_role("article")
+    expect(messages).to_have_count(2)
+
+    inbox.menu("Clear messages")
+    dialog = inbox.dialog("Clear messages?")
+    dialog.get_by_role("button", name="Cancel", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(messages).to_have_count(2)
+
+    inbox.menu("Clear messages")
+    inbox.dialog("Clear messages?").get_by_role("button", name="Clear", exact=True).click()
+    expect(messages).to_have_count(0)
+    expect(inbox.row(name)).to_have_count(1)  # the chat stays, empty
+    assert company.messages(conversation["id"]) == []
+
+
+def test_delete_chat(page: Page, company: Company) -> None:
+    name = "Radia Perlman"
+    phone, _ = _chat_with_history(company, name)
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.open(name)
+
+    inbox.menu("Delete chat")
+    dialog = inbox.dialog("Delete chat?")
+    dialog.get_by_role("button", name="Cancel", exact=True).click()
+    expect(dialog).to_be_hidden()
+    expect(inbox.row(name)).to_have_count(1)
+
+    inbox.menu("Delete chat")
+    inbox.dialog("Delete chat?").get_by_role("button", name="Delete", exact=True).click()
+    expect(inbox.row(name)).to_have_count(0)
+    assert company.find_conversation(phone) is None
+
+
+def test_retry_a_failed_message(inbox: Inbox, company: Company) -> None:
+    phone, name = new_phone(), "Shafi Goldwasser"
+    company.customer_writes(phone, "Can I change my delivery address?", name)
+    # The provider refuses the next send to this number: undeliverable, a permanent error.
+    company.fake.post("/_fake/rules", json={"to": phone.lstrip("+"), "code": 131026, "times": 1})
+    inbox.open(name)
+
+    inbox.composer.fill("Sure, send me the new one")
+    inbox.composer.press("Enter")  # Enter sends
+    sent = inbox.message("Sure, send me the new one")
+    inbox.expect_ticks(sent, "Failed")
+    expect(sent).to_have_attribute("data-status", "failed")
+    retry = sent.get_by_role("button", name="Retry", exact=True)
+
+    inbox.expect_ticks(inbox.row(name), "Failed")  # the list shows it too
+
+    retry.click()  # the rule is used up: this time it goes through
+    inbox.expect_ticks(sent, "Read")
+    expect(retry).to_have_count(0)
+    inbox.expect_ticks(inbox.row(name), "Read")
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
+    assert company.message(message_id)["status"] == "read"
+    # Two requests reached the provider: the refused one, then the retry.
+    arrivals = company.fake.get(f"/_fake/arrivals/{company.phone_number_id}").json()["arrivals"]
+    assert [a["code"] for a in arrivals if a["to"] == phone.lstrip("+")] == [131026, None]
+
+
+def test_send_an_image(inbox: Inbox, company: Company, tmp_path: Any) -> None:
+    phone, name = new_phone(), "Lynn Conway"
+    company.customer_writes(phone, "Could you send a photo of the frame?", name)
+    inbox.open(name)
+    photo = tmp_path / "frame.png"
+    photo.write_bytes(png(320, 200))
+
+    inbox.chat.get_by_label("Attach a file", exact=True).set_input_files(photo)
+    image = inbox.page.get_by_role("img", name="Image", exact=True)
+    sent = inbox.log.get_by_role("article").filter(has=image)
+    expect(sent.get_by_role("img", name="Image", exact=True)).to_be_visible()
+    expect(sent).to_have_attribute("data-direction", "outbound")
+    inbox.expect_ticks(sent, "Read")
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
+    message = company.message(message_id)
+    assert message["type"] == "image"
+    # The browser decoded the picture it shows.
+    picture = sent.get_by_role("img", name="Image", exact=True)
+    expect(picture).to_have_js_property("complete", True)
+    assert picture.evaluate("img => img.naturalWidth") == 320
+
+
+def test_a_template_to_a_closed_window(page: Page, company: Company) -> None:
+    company.add_templates([ORDER_SHIPPED])
+    phone, name = new_phone(), "Mary Jackson"
+    company.start_conversation(phone, name)  # she never wrote: the window is closed
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.open(name)
+
+    template = inbox.chat.get_by_role("combobox", name="Template", exact=True)
+    expect(template).to_be_visible()
+    # Its label is the page's to choose ("order shipped (en)"); it names the template.
+    option = template.get_by_role("option", name=re.compile(r"order.shipped", re.IGNORECASE))
+    template.select_option(label=option.inner_text().strip())
+    inbox.chat.get_by_role("textbox", name="Parameter 1", exact=True).fill("Mary")
+    inbox.chat.get_by_role("textbox", name="Parameter 2", exact=True).fill("A-1042")
+    inbox.chat.get_by_role("button", name="Send template", exact=True).click()
+
+    sent = inbox.message("Hello Mary, your order A-1042 has shipped.")
+    expect(sent).to_have_count(1)
+    inbox.expect_ticks(sent, "Read")
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
+    content = company.message(message_id)["content"]
+    assert content["name"] == "order_shipped"
+    parameters = content["components"][0]["parameters"]
+    assert [p["text"] for p in parameters] == ["Mary", "A-1042"]
+
+
+def test_an_agent_cannot_clear_or_delete(page: Page, company: Company) -> None:
+    name = "Katherine Booth"
+    company.start_conversation(new_phone(), name)
+    inbox = Inbox(page).sign_in(company.agent.api_key)
+    inbox.open(name)
+
+    menu = inbox.open_menu()
+    expect(inbox.menu_item("Archive")).to_be_visible()
+    expect(inbox.menu_item("Assign to me")).to_be_visible()
+    for admins_only in ("Clear messages", "Delete chat", "Assign to…"):
+        expect(inbox.menu_item(admins_only)).to_have_count(0)
+    page.keyboard.press("Escape")  # closes the menu
+    expect(menu).to_have_count(0)
+
+    inbox.menu("Assign to me")  # what an agent may do
+    expect(inbox.chat.get_by_text(f"Assigned to {company.agent.name}")).to_be_visible()
+    inbox.open_menu()
+    expect(inbox.menu_item("Unassign")).to_be_visible()
+    for admins_only in ("Clear messages", "Delete chat"):
+        expect(inbox.menu_item(admins_only)).to_have_count(0)
+    page.keyboard.press("Escape")
+    expect(inbox.row(name)).to_have_count(1)
+
+
+def test_on_a_phone_the_list_and_the_chat_are_one_column(page: Page, company: Company) -> None:
+    name = "Joan Clarke"
+    company.customer_writes(new_phone(), "Are you open on Sunday?", name)
+    page.set_viewport_size({"width": 390, "height": 844})
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    expect(inbox.chats).to_be_visible()
+
+    inbox.open(name)
+    expect(inbox.message("Are you open on Sunday?")).to_be_visible()
+    expect(inbox.chats).to_be_hidden()
+    inbox.chat.get_by_role("button", name="Back to chats", exact=True).click()
+    expect(inbox.chats).to_be_visible()
+    expect(inbox.row(name)).to_be_visible()
