@@ -440,7 +440,11 @@ async function openConversation(id, { conversation = null, focus = true } = {}) 
     if (PHONE_LAYOUT.matches) $("back").focus();
     else el.text.focus();
   }
-  if (switching) await loadMessages();
+  const unread = found.unread_count || 0;
+  if (switching) {
+    await loadMessages();
+    if (generation === state.chatGeneration && unread > 0) markUnread(unread);
+  }
   markRead();
 }
 
@@ -501,6 +505,19 @@ function nearBottom() {
 function scrollToBottom() {
   el.messages.scrollTop = el.messages.scrollHeight;
   el.toBottom.hidden = true;
+}
+
+/** WhatsApp's "N unread messages" divider above the first message not read yet. */
+function markUnread(count) {
+  const inbound = [...el.messages.querySelectorAll('article.msg[data-direction="inbound"]')];
+  const first = inbound[Math.max(0, inbound.length - count)];
+  if (!first) return;
+  const divider = h("div", { class: "unread-divider" }, h("span", { text: `${count} unread message${count === 1 ? "" : "s"}` }));
+  first.before(divider);
+  if (divider.offsetTop < el.messages.scrollTop || divider.offsetTop > el.messages.scrollTop + el.messages.clientHeight - 80) {
+    el.messages.scrollTop = Math.max(0, divider.offsetTop - 60);
+    if (!nearBottom()) el.toBottom.hidden = false;
+  }
 }
 
 function daySeparator(date) {

@@ -81,8 +81,9 @@ const AVATAR_COLORS = ["#00a884", "#25d366", "#53bdeb", "#ff7f66", "#a5b337", "#
 export function initials(name) {
   const words = String(name || "").trim().split(/\s+/).filter((w) => /\p{L}/u.test(w));
   if (!words.length) return "";
-  const first = Array.from(words[0])[0] || "";
-  const last = words.length > 1 ? Array.from(words[words.length - 1])[0] || "" : "";
+  const letter = (word) => (word.match(/\p{L}/u) || [""])[0];
+  const first = letter(words[0]);
+  const last = words.length > 1 ? letter(words[words.length - 1]) : "";
   return (first + last).toUpperCase();
 }
 
