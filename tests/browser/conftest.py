@@ -165,6 +165,14 @@ class Company:
         posted.raise_for_status()
         assert posted.json()["webhook_status"] == 200, posted.text
 
+        def applied(conversation: dict[str, Any]) -> bool:
+            return any(
+                m["type"] == "image" and m["direction"] == "inbound"
+                for m in self.messages(conversation["id"])
+            )
+
+        self.conversation(phone, applied)
+
     def find_conversation(self, phone: str) -> dict[str, Any] | None:
         """The company's live conversation with ``phone`` (archived or not), if any."""
         for archived in ("false", "true"):

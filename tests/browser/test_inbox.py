@@ -2,6 +2,7 @@
 what they see change live (ticks, new messages) without reloading the page."""
 
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -241,13 +242,16 @@ def test_retry_a_failed_message(inbox: Inbox, company: Company) -> None:
     assert [a["code"] for a in arrivals if a["to"] == phone.lstrip("+")] == [131026, None]
 
 
-def test_send_an_image(inbox: Inbox, company: Company, tmp_path: Any) -> None:
+def test_images_both_ways(inbox: Inbox, company: Company, tmp_path: Path) -> None:
     phone, name = new_phone(), "Lynn Conway"
-    company.customer_writes(phone, "Could you send a photo of the frame?", name)
+    company.customer_sends_image(phone, png(200, 150), "My cracked frame", name)
     inbox.open(name)
+    # The customer's photo, fetched through the API, inline and named by its caption.
+    theirs = inbox.log.get_by_role("img", name="My cracked frame", exact=True)
+    expect(theirs).to_have_js_property("naturalWidth", 200)
+
     photo = tmp_path / "frame.png"
     photo.write_bytes(png(320, 200))
-
     inbox.chat.get_by_label("Attach a file", exact=True).set_input_files(photo)
     image = inbox.page.get_by_role("img", name="Image", exact=True)
     sent = inbox.log.get_by_role("article").filter(has=image)
@@ -256,12 +260,35 @@ def test_send_an_image(inbox: Inbox, company: Company, tmp_path: Any) -> None:
     inbox.expect_ticks(sent, "Read")
     message_id = sent.get_attribute("data-message-id")
     assert message_id is not None
+    assert company.message(message_id)["type"] == "image"
+
+    # Shown again later, from the server rather than the browser's own copy.
+    inbox.page.goto("/inbox")
+    inbox.wait_live()
+    inbox.open(name)
+    shown = inbox.log.locator(f'article[data-message-id="{message_id}"]').get_by_role(
+        "img", name="Image", exact=True
+    )
+    expect(shown).to_have_js_property("naturalWidth", 320)
+
+
+def test_send_a_document(inbox: Inbox, company: Company, tmp_path: Path) -> None:
+    phone, name = new_phone(), "Edith Clarke"
+    company.customer_writes(phone, "Can I have the quote as a PDF?", name)
+    inbox.open(name)
+    pdf = tmp_path / "quote-1042.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+
+    inbox.chat.get_by_label("Attach a file", exact=True).set_input_files(pdf)
+    link = inbox.page.get_by_role("link", name="quote-1042.pdf")
+    sent = inbox.log.get_by_role("article").filter(has=link)
+    expect(sent).to_have_count(1)
+    inbox.expect_ticks(sent, "Read")
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
     message = company.message(message_id)
-    assert message["type"] == "image"
-    # The browser decoded the picture it shows.
-    picture = sent.get_by_role("img", name="Image", exact=True)
-    expect(picture).to_have_js_property("complete", True)
-    assert picture.evaluate("img => img.naturalWidth") == 320
+    assert message["type"] == "document"
+    assert message["content"]["filename"] == "quote-1042.pdf"
 
 
 def test_a_template_to_a_closed_window(page: Page, company: Company) -> None:
@@ -328,3 +355,83 @@ def test_on_a_phone_the_list_and_the_chat_are_one_column(page: Page, company: Co
     inbox.chat.get_by_role("button", name="Back to chats", exact=True).click()
     expect(inbox.chats).to_be_visible()
     expect(inbox.row(name)).to_be_visible()
+
+
+def test_favourites_the_unread_filter_and_contact_info(page: Page, company: Company) -> None:
+    waiting, regular = new_phone(), new_phone()
+    company.customer_writes(waiting, "Is my bike ready?", "Mae Jemison")
+    company.customer_writes(regular, "See you Saturday", "Evelyn Boyd")
+    company.api.post(f"/v1/conversations/{company.conversation(regular)['id']}/read")
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    filters = inbox.sidebar.get_by_role("group", name="Filters", exact=True)
+    rows = inbox.chats.get_by_role("listitem")
+    expect(rows).to_have_count(2)
+
+    inbox.open("Evelyn Boyd").menu("Add to favourites")
+    expect(
+        inbox.row("Evelyn Boyd").get_by_role("img", name="Favourite", exact=True)
+    ).to_be_visible()
+    company.conversation(regular, lambda c: c["is_favorite"])
+
+    favorites = filters.get_by_role("button", name="Favorites", exact=True)
+    favorites.click()
+    expect(favorites).to_have_attribute("aria-pressed", "true")
+    expect(rows).to_have_count(1)
+    expect(inbox.row("Evelyn Boyd")).to_have_count(1)
+
+    unread = filters.get_by_role("button", name="Unread", exact=True)
+    unread.click()
+    expect(unread).to_have_attribute("aria-pressed", "true")
+    expect(favorites).to_have_attribute("aria-pressed", "false")
+    expect(rows).to_have_count(1)
+    expect(inbox.row("Mae Jemison")).to_have_count(1)
+
+    filters.get_by_role("button", name="All", exact=True).click()
+    expect(rows).to_have_count(2)
+    inbox.menu("Remove from favourites")
+    expect(inbox.row("Evelyn Boyd").get_by_role("img", name="Favourite")).to_have_count(0)
+
+    inbox.menu("Contact info")
+    info = inbox.dialog("Contact info")
+    expect(info).to_contain_text("Evelyn Boyd")
+    expect(info).to_contain_text(regular)
+    page.keyboard.press("Escape")  # closes a dialog
+    expect(info).to_have_count(0)
+
+
+def test_a_message_shows_sending_until_the_provider_answers(inbox: Inbox, company: Company) -> None:
+    phone, name = new_phone(), "Annie Easley"
+    company.customer_writes(phone, "Did you get my order?", name)
+    inbox.open(name)
+    # The provider takes its time: the message stays `sending` meanwhile.
+    company.fake.patch("/_fake/config", json={"latency_ms": 2000}).raise_for_status()
+    try:
+        sent = inbox.send("We did, it ships tomorrow")
+        inbox.expect_ticks(sent, "Sending")
+        expect(sent).to_have_count(1)  # the server's answer replaced it: never two
+        inbox.expect_ticks(sent, "Read")
+    finally:
+        company.fake.patch("/_fake/config", json={"latency_ms": 0}).raise_for_status()
+    message_id = sent.get_attribute("data-message-id")
+    assert message_id is not None
+    assert company.message(message_id)["status"] == "read"
+
+
+def test_a_reply_quotes_the_message_it_answers(inbox: Inbox, company: Company) -> None:
+    phone, name = new_phone(), "Mary Keller"
+    company.customer_writes(phone, "Do you sell child seats?", name)
+    company.customer_writes(phone, "And helmets?", name)
+    inbox.open(name)
+
+    question = inbox.message("Do you sell child seats?")
+    question_id = question.get_attribute("data-message-id")
+    question.get_by_role("button", name="Reply", exact=True).click()
+    expect(inbox.chat.get_by_role("button", name="Cancel reply", exact=True)).to_be_visible()
+    answer = inbox.send("Yes, from 49 USD")
+    expect(answer).to_contain_text("Do you sell child seats?")  # the quote
+    inbox.expect_ticks(answer, "Read")
+    expect(inbox.chat.get_by_role("button", name="Cancel reply", exact=True)).to_have_count(0)
+
+    message_id = answer.get_attribute("data-message-id")
+    assert message_id is not None
+    assert company.message(message_id)["reply_to"] == question_id
