@@ -103,8 +103,9 @@ function matchesSearch(conversation) {
 function fitsList(conversation) {
   if (conversation.deleted_at) return false;
   if (Boolean(conversation.is_archived) !== state.archived) return false;
-  // The open chat stays in the list it was opened from even once it is read.
-  const isOpen = state.current && state.current.id === conversation.id;
+  // The open chat stays in the list it was opened from even once it is read (but does not
+  // join a list it was not in).
+  const isOpen = state.current && state.current.id === conversation.id && Boolean(rowElement(conversation.id));
   if (state.filter === "unread" && !(conversation.unread_count > 0) && !isOpen) return false;
   if (state.filter === "favorites" && !conversation.is_favorite) return false;
   if (state.filter === "groups" && !(conversation.contact && conversation.contact.is_group)) return false;
@@ -505,6 +506,7 @@ function nearBottom() {
 function scrollToBottom() {
   el.messages.scrollTop = el.messages.scrollHeight;
   el.toBottom.hidden = true;
+  atBottom = true;
 }
 
 /** WhatsApp's "N unread messages" divider above the first message not read yet. */
@@ -661,10 +663,25 @@ async function loadMessages() {
   }
 }
 
+let atBottom = true;
 el.messages.addEventListener("scroll", () => {
   if (el.messages.scrollTop < 250 && state.messageCursor && !state.messagesLoading) loadMessages();
-  if (nearBottom()) el.toBottom.hidden = true;
+  atBottom = nearBottom();
+  if (atBottom) el.toBottom.hidden = true;
 });
+// A picture that loads grows the log: stay at the bottom if that is where the reader was.
+for (const type of ["load", "error"]) {
+  el.messages.addEventListener(
+    type,
+    (event) => {
+      if (event.target.tagName !== "IMG" || !atBottom) return;
+      requestAnimationFrame(() => {
+        el.messages.scrollTop = el.messages.scrollHeight;
+      });
+    },
+    true,
+  );
+}
 el.toBottom.addEventListener("click", () => {
   scrollToBottom();
   el.text.focus();

@@ -255,7 +255,7 @@ export function contentNodes(message, catalogue) {
         const img = h("img", { src, alt, loading: "lazy", decoding: "async", class: message.type === "sticker" ? "sticker" : "photo" });
         const shown = message.localUrl ? img : h("a", { href: src, target: "_blank", rel: "noopener", class: "photo-link" }, img);
         // Gone at the provider (or never fetched): say so instead of a broken picture.
-        img.addEventListener("error", () => shown.replaceWith(h("p", { class: "media-missing", text: `${alt} not available` })), { once: true });
+        img.addEventListener("error", () => shown.replaceWith(h("p", { class: "media-missing", text: `${message.type === "sticker" ? "Sticker" : "Image"} not available` })), { once: true });
         nodes.push(shown);
       } else {
         const link = safeLink(content.link);
