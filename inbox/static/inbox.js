@@ -568,10 +568,29 @@ function decorateFailure(article, message) {
 function updateArticle(message) {
   const article = el.messages.querySelector(`article[data-message-id="${CSS.escape(message.id)}"]`);
   if (!article) return;
+  if (article.dataset.status === message.status && !(message.status === "failed" && !article.querySelector(".failure"))) return;
   article.dataset.status = message.status;
   const old = article.querySelector(".meta .ticks");
-  if (old && message.direction === "outbound") old.replaceWith(ticks(message.status));
+  if (old && message.direction === "outbound") {
+    // In place: the log announces added nodes, and a tick is no news to read out.
+    const fresh = ticks(message.status);
+    old.className = fresh.className;
+    old.title = fresh.title;
+    old.setAttribute("aria-label", fresh.getAttribute("aria-label"));
+    old.replaceChildren(...fresh.childNodes);
+  }
   decorateFailure(article, message);
+}
+
+/** Our optimistic bubble becomes the server's message: its id, a Reply button, its status. */
+function adoptLocal(article, message) {
+  article.dataset.messageId = message.id;
+  if (!article.querySelector(".msg-action")) {
+    const reply = h("button", { type: "button", class: "msg-action", "aria-label": "Reply", title: "Reply" }, icon("reply"));
+    reply.addEventListener("click", () => setReply(state.messages.get(article.dataset.messageId) || message));
+    article.append(reply);
+  }
+  updateArticle(message);
 }
 
 function lastMessageNode() {
@@ -844,7 +863,7 @@ async function send(typed, { onError = null, reply = null, prepare = null, local
   } else {
     if (localUrl && type === "image") message.localUrl = localUrl; // no flash while the upload is fetched back
     state.messages.set(answer.id, message);
-    if (article) article.replaceWith(renderMessage(message));
+    if (article) adoptLocal(article, message);
     const early = state.early.get(answer.id);
     state.early.delete(answer.id);
     if (early) applyMessage(early);
@@ -874,7 +893,8 @@ async function syncMessage(id) {
       const fresh = { ...message, localUrl: shown.localUrl };
       state.messages.set(id, fresh);
       const article = el.messages.querySelector(`article[data-message-id="${CSS.escape(id)}"]`);
-      if (article && fresh.type !== "image") article.replaceWith(renderMessage(fresh));
+      // A document's link moves from the file picked to the server's copy; the rest stays.
+      if (article && fresh.type === "document") article.replaceWith(renderMessage(fresh));
       else updateArticle(fresh);
     }
   } catch {
