@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -101,6 +102,31 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)
         yield Stack(api_url, fake_url, env, logs, f"http://127.0.0.1:{metrics_port}")
+        # Each stops as `running` would stop it (SIGTERM to its leader, then wait), but all
+        # at once: one after the other took 9 seconds. `running` then finds them stopped.
+        stopping = [threading.Thread(target=p.stop) for p in (worker, api, fake)]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
+
+
+def log_tails(stack: Stack, lines: int = 15) -> str:
+    """The end of each process's log: what a failed test's report shows."""
+    if stack.logs is None:
+        return ""
+    return "\n".join(
+        f"--- {path.name}:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        for path in sorted(stack.logs.glob("*.log"))
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test, so its fixtures know whether it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
 
 
 @pytest.fixture
@@ -328,10 +354,14 @@ def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -> Iter
     except PlaywrightError as error:  # a crashed page: the test's own failure says more
         print(f"no screenshot: {error}")
     finally:
-        if problems:
-            # Shown with the test's report when it fails.
-            print("\n".join(problems[-30:]))
         context.close()
+    failed = any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
+    if failed:  # printed in teardown: shown with the failure's report
+        print("\n".join(problems[-30:]))
+        print(log_tails(stack))
 
 
 @pytest.fixture

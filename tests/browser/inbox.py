@@ -85,7 +85,14 @@ class Inbox:
         return message.get_by_role("img", name=label, exact=True)
 
     def expect_ticks(self, message: Locator, label: str) -> None:
-        expect(self.ticks(message, label)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        try:
+            expect(self.ticks(message, label)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        except AssertionError as error:
+            shown = [
+                (m.get_attribute("data-message-id"), m.get_attribute("data-status"))
+                for m in message.all()
+            ]
+            raise AssertionError(f"no {label!r} ticks; (id, data-status) now: {shown}") from error
 
     @property
     def composer(self) -> Locator:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import ORDER_SHIPPED, Company
 from tests.browser.inbox import Inbox
@@ -435,3 +435,45 @@ def test_a_reply_quotes_the_message_it_answers(inbox: Inbox, company: Company) -
     message_id = answer.get_attribute("data-message-id")
     assert message_id is not None
     assert company.message(message_id)["reply_to"] == question_id
+
+
+# More than the API's largest page (100): the page must ask for more, whatever its page size.
+MANY = 105
+
+
+def scroll_until_all(items: Locator, scroll_to: Locator, count: int) -> None:
+    """Bring ``scroll_to`` into view until ``items`` counts ``count``; every scroll must
+    load more (expect fails if nothing arrives)."""
+    while (shown := items.count()) < count:
+        scroll_to.scroll_into_view_if_needed()
+        expect(items).not_to_have_count(shown)
+    expect(items).to_have_count(count)
+
+
+def test_more_conversations_load_on_scroll(page: Page, company: Company) -> None:
+    for number in range(1, MANY + 1):
+        company.start_conversation(new_phone(), f"Customer {number:03d}")
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    rows = inbox.chats.get_by_role("listitem")
+    expect(rows.first).to_contain_text(f"Customer {MANY:03d}")  # newest first
+    assert rows.count() < MANY
+
+    scroll_until_all(rows, rows.last, MANY)
+    expect(rows.last).to_contain_text("Customer 001")
+
+
+def test_older_messages_load_on_scrolling_up(page: Page, company: Company) -> None:
+    phone, name = new_phone(), "Chatty Cathy"
+    for number in range(1, MANY + 1):
+        body = {"phone_number_id": company.phone_number_id, "from": phone, "name": name,
+                "type": "text", "text": {"body": f"Message {number:03d}"}}  # fmt: skip
+        company.fake.post("/_fake/inbound", json=body).raise_for_status()
+    company.conversation(phone, lambda c: c["unread_count"] == MANY)
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.open(name)
+    messages = inbox.log.get_by_role("article")
+    expect(inbox.message(f"Message {MANY:03d}")).to_have_count(1)
+    assert messages.count() < MANY
+
+    scroll_until_all(messages, messages.first, MANY)
+    expect(inbox.message("Message 001")).to_have_count(1)
