@@ -66,6 +66,19 @@ def test_a_message_from_new_message_reaches_read_live(inbox: Inbox, company: Com
     assert_not_reloaded(inbox.page)
 
 
+def test_new_message_to_a_known_number_opens_its_chat(page: Page, company: Company) -> None:
+    phone, name = new_phone(), "Alice Ball"
+    company.customer_writes(phone, "Hello again", name)
+    company.start_conversation(new_phone(), "Someone Else")
+    inbox = Inbox(page).sign_in(company.admin.api_key)
+    inbox.new_message(phone, "Welcome back!")
+    expect(inbox.heading).to_have_text(name)
+    expect(inbox.message("Hello again")).to_be_visible()
+    inbox.expect_ticks(inbox.message("Welcome back!"), "Read")
+    expect(inbox.row(name)).to_have_count(1)
+    expect(inbox.chats.get_by_role("listitem")).to_have_count(2)
+
+
 def test_an_inbound_message_shows_an_unread_badge_until_opened(
     inbox: Inbox, company: Company
 ) -> None:
@@ -427,14 +440,21 @@ def test_a_reply_quotes_the_message_it_answers(inbox: Inbox, company: Company) -
     question_id = question.get_attribute("data-message-id")
     question.get_by_role("button", name="Reply", exact=True).click()
     expect(inbox.chat.get_by_role("button", name="Cancel reply", exact=True)).to_be_visible()
-    answer = inbox.send("Yes, from 49 USD")
+    inbox.composer.fill("Yes, from 49 USD.")
+    inbox.composer.press("Shift+Enter")  # a new line, not a send
+    inbox.composer.press_sequentially("Helmets too.")
+    inbox.composer.press("Enter")
+    answer = inbox.message("Yes, from 49 USD.")
     expect(answer).to_contain_text("Do you sell child seats?")  # the quote
+    expect(answer).to_contain_text("Helmets too.")
     inbox.expect_ticks(answer, "Read")
     expect(inbox.chat.get_by_role("button", name="Cancel reply", exact=True)).to_have_count(0)
 
     message_id = answer.get_attribute("data-message-id")
     assert message_id is not None
-    assert company.message(message_id)["reply_to"] == question_id
+    message = company.message(message_id)
+    assert message["reply_to"] == question_id
+    assert message["content"]["body"] == "Yes, from 49 USD.\nHelmets too."
 
 
 # More than the API's largest page (100): the page must ask for more, whatever its page size.
