@@ -332,12 +332,14 @@ def screenshot_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh context (no cookies) at 1280x800; its screenshot is kept when the test ends."""
+    """A fresh context (no cookies) at 1280x800; its screenshot is kept when the test ends,
+    and an uncaught exception in the page's script fails the test."""
     context = browser.new_context(base_url=stack.api_url, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(EXPECT_TIMEOUT_MS)
     problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    uncaught: list[str] = []
+    page.on("pageerror", lambda error: uncaught.append(f"page error: {error}"))
     page.on(
         "console",
         lambda message: (
@@ -360,8 +362,10 @@ def page(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -> Iter
         for when in ("setup", "call")
     )
     if failed:  # printed in teardown: shown with the failure's report
-        print("\n".join(problems[-30:]))
+        print("\n".join(uncaught + problems[-30:]))
         print(log_tails(stack))
+    elif uncaught:  # an exception the page's script did not catch is a bug of the page
+        pytest.fail("\n".join(uncaught), pytrace=False)
 
 
 @pytest.fixture
