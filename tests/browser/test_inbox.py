@@ -1,15 +1,18 @@
 """The inbox in a real browser, over the real stack: what an agent or admin does with it, and
 what they see change live (ticks, new messages) without reloading the page."""
 
+import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import ORDER_SHIPPED, Company
 from tests.browser.inbox import Inbox
 from tests.browser.media import png
+from tests.e2e.conftest import Stack
 from tests.support import new_phone
 
 
@@ -471,29 +474,89 @@ def scroll_until_all(items: Locator, scroll_to: Locator, count: int) -> None:
 
 
 def test_more_conversations_load_on_scroll(page: Page, company: Company) -> None:
-    for number in range(1, MANY + 1):
-        company.start_conversation(new_phone(), f"Customer {number:03d}")
+    names = [f"Customer {number:03d}" for number in range(1, MANY + 1)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: company.start_conversation(new_phone(), name), names))
     inbox = Inbox(page).sign_in(company.admin.api_key)
     rows = inbox.chats.get_by_role("listitem")
-    expect(rows.first).to_contain_text(f"Customer {MANY:03d}")  # newest first
+    expect(rows.first).to_be_visible()
     assert rows.count() < MANY
 
     scroll_until_all(rows, rows.last, MANY)
-    expect(rows.last).to_contain_text("Customer 001")
+    shown = [text.split("\n")[0].strip() for text in rows.all_inner_texts()]
+    assert sorted(shown) == names  # each once
 
 
 def test_older_messages_load_on_scrolling_up(page: Page, company: Company) -> None:
     phone, name = new_phone(), "Chatty Cathy"
-    for number in range(1, MANY + 1):
+    company.customer_writes(phone, "Message 001", name)  # the oldest
+
+    def write(number: int) -> None:
         body = {"phone_number_id": company.phone_number_id, "from": phone, "name": name,
                 "type": "text", "text": {"body": f"Message {number:03d}"}}  # fmt: skip
         company.fake.post("/_fake/inbound", json=body).raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(2, MANY + 1)))
     company.conversation(phone, lambda c: c["unread_count"] == MANY)
     inbox = Inbox(page).sign_in(company.admin.api_key)
     inbox.open(name)
     messages = inbox.log.get_by_role("article")
-    expect(inbox.message(f"Message {MANY:03d}")).to_have_count(1)
+    expect(messages.first).to_be_visible()
     assert messages.count() < MANY
 
     scroll_until_all(messages, messages.first, MANY)
     expect(inbox.message("Message 001")).to_have_count(1)
+    expect(messages.first).to_contain_text("Message 001")
+
+
+def test_a_colleagues_changes_show_live(
+    page: Page, browser: Browser, stack: Stack, company: Company
+) -> None:
+    phone, name = new_phone(), "Grace Murray"
+    company.customer_writes(phone, "Is anyone there?", name)
+    agent = Inbox(page).sign_in(company.agent.api_key)
+    agent.open(name)
+    expect(agent.chat.get_by_text("Unassigned", exact=True)).to_be_visible()
+    mark_page(page)
+
+    other = browser.new_context(base_url=stack.api_url, viewport={"width": 1280, "height": 800})
+    try:
+        admin = Inbox(other.new_page()).sign_in(company.admin.api_key)
+        admin.open(name).menu("Assign to…")
+        dialog = admin.dialog("Assign conversation")
+        dialog.get_by_role("combobox", name="Agent", exact=True).select_option(
+            label=company.agent.name
+        )
+        dialog.get_by_role("button", name="Assign", exact=True).click()
+        # The agent sees it at once: the events stream's conversation.updated.
+        expect(agent.chat.get_by_text(f"Assigned to {company.agent.name}")).to_be_visible()
+
+        admin.send("Alan will help you")
+        expect(agent.message("Alan will help you")).to_be_visible()
+
+        admin.menu("Delete chat")
+        admin.dialog("Delete chat?").get_by_role("button", name="Delete", exact=True).click()
+        expect(agent.row(name)).to_have_count(0)
+    finally:
+        other.close()
+    assert_not_reloaded(page)
+
+
+def test_the_server_refuses_an_agent_what_the_page_hides(page: Page, company: Company) -> None:
+    conversation = company.start_conversation(new_phone(), "Dorothy Hodgkin")
+    Inbox(page).sign_in(company.agent.api_key)
+    # The page's own session (cookie and CSRF token), without the page's restraint.
+    boot = json.loads(page.locator("#inbox-boot").text_content() or "{}")
+    assert boot["me"]["role"] == "agent"
+    headers = {"X-CSRF-Token": boot["csrf_token"]}
+    cleared = page.request.post(f"/v1/conversations/{conversation['id']}/clear", headers=headers)
+    assert cleared.status == 403, cleared.text()
+    deleted = page.request.delete(f"/v1/conversations/{conversation['id']}", headers=headers)
+    assert deleted.status == 403, deleted.text()
+    # And the CSRF token is required: without it, even what an agent may do is refused.
+    body = {"assigned_user_id": str(company.agent.user_id)}
+    forged = page.request.patch(f"/v1/conversations/{conversation['id']}", data=body)
+    assert forged.status == 403
+    assert forged.json()["error"]["code"] == "CSRF_FAILED"
+    assert company.find_conversation(conversation["contact"]["phone"]) is not None
