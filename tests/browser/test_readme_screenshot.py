@@ -43,7 +43,7 @@ def _arrange(shop: Company) -> dict[str, int]:
     """The conversations, oldest activity first (each settled before the next, so the list's
     order is the same every time); how many minutes ago each one's last message should be."""
     tom = new_phone()
-    shop.customer_writes(tom, "Thanks for the quick fix on my brakes!", "Tom Becker")
+    shop.customer_writes(tom, "Thanks for the quick fix on my brakes! 🙏", "Tom Becker")
     conversation = shop.conversation(tom)
     _reply(shop, tom, "You're welcome, ride safe!")
     shop.api.post(f"/v1/conversations/{conversation['id']}/read").raise_for_status()
@@ -92,7 +92,9 @@ def _arrange(shop: Company) -> dict[str, int]:
     shop.conversation(maria)
     _reply(shop, maria, "Yes! We have two left, in sizes M and L.")
     shop.customer_writes(maria, "Great, M please. Can I pick it up tomorrow at 10?", "Maria Garcia")
-    _reply(shop, maria, "Of course. It will be ready at the front desk, with a free bell.")
+    _reply(shop, maria, "Of course! It will be ready at the front desk, with a free bell 🚲")
+    # Sofia answered from her phone: nothing unread, no divider in the open chat.
+    shop.api.post(f"/v1/conversations/{shop.conversation(maria)['id']}/read").raise_for_status()
     return {tom: 26 * 60, aisha: 19 * 60, lucas: 5 * 60, emma: 95, quote: 52, kenji: 14, maria: 1}
 
 
