@@ -560,3 +560,43 @@ def test_the_server_refuses_an_agent_what_the_page_hides(page: Page, company: Co
     assert forged.status == 403
     assert forged.json()["error"]["code"] == "CSRF_FAILED"
     assert company.find_conversation(conversation["contact"]["phone"]) is not None
+
+
+def test_every_control_is_reachable_with_tab(inbox: Inbox, company: Company) -> None:
+    name = "Ida Rhodes"
+    company.customer_writes(new_phone(), "Do you deliver?", name)
+    inbox.open(name)
+    sidebar, chat = inbox.sidebar, inbox.chat
+    controls = {
+        "New message": inbox.button("New message"),
+        "Sign out": inbox.button("Sign out"),
+        "Search conversations": sidebar.get_by_role("searchbox", name="Search conversations"),
+        "All": sidebar.get_by_role("button", name="All", exact=True),
+        "Unread": sidebar.get_by_role("button", name="Unread", exact=True),
+        "Favorites": sidebar.get_by_role("button", name="Favorites", exact=True),
+        "Groups": sidebar.get_by_role("button", name="Groups", exact=True),
+        "Archived": inbox.button("Archived"),
+        "the chat's row": inbox.row_button(name),
+        "Conversation menu": chat.get_by_role("button", name="Conversation menu", exact=True),
+        "Reply": inbox.message("Do you deliver?").get_by_role("button", name="Reply"),
+        "Attach": chat.get_by_role("button", name="Attach", exact=True),
+        "Type a message": inbox.composer,
+        "Send": chat.get_by_role("button", name="Send", exact=True),
+    }
+    page = inbox.page
+    focused = "element => element === document.activeElement"
+    missing = set(controls)
+    for _ in range(60):  # more than enough presses to go round the page
+        page.keyboard.press("Tab")
+        missing -= {label for label in missing if controls[label].evaluate(focused)}
+        if not missing:
+            break
+    assert not missing, f"never focused with Tab: {missing}"
+
+    # The menu works from the keyboard too, and Escape closes it.
+    controls["Conversation menu"].focus()
+    page.keyboard.press("Enter")
+    menu = page.get_by_role("menu")
+    expect(menu).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
