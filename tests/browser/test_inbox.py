@@ -25,6 +25,28 @@ def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__wapipeNoReload === true"), "the page reloaded"
 
 
+# Record every status an article of the page's log shows, in order (a MutationObserver).
+RECORD_STATUSES = """() => {
+    window.__wapipeStatuses = [];
+    const note = (el) => {
+        if (el.nodeType === 1 && el.matches("article[data-status]")) {
+            window.__wapipeStatuses.push([el.dataset.messageId, el.dataset.status]);
+        }
+    };
+    new MutationObserver((changes) => {
+        for (const change of changes) {
+            if (change.type === "attributes") note(change.target);
+            for (const node of change.addedNodes) {
+                note(node);
+                if (node.nodeType === 1) node.querySelectorAll("article").forEach(note);
+            }
+        }
+    }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                               attributeFilter: ["data-status", "data-message-id"]});
+}"""
+ORDER = ["sending", "sent", "delivered", "read"]
+
+
 def test_sign_in_rejects_a_wrong_key_then_signs_in_and_out(page: Page, company: Company) -> None:
     page.goto("/inbox/login")
     page.get_by_role("textbox", name="API key", exact=True).fill("wap_not-a-real-key")
@@ -48,6 +70,7 @@ def test_sign_in_rejects_a_wrong_key_then_signs_in_and_out(page: Page, company: 
 def test_a_message_from_new_message_reaches_read_live(inbox: Inbox, company: Company) -> None:
     phone = new_phone()
     mark_page(inbox.page)
+    inbox.page.evaluate(RECORD_STATUSES)
     inbox.new_message(phone, "Your bike is ready for pickup")
     sent = inbox.message("Your bike is ready for pickup")
     expect(sent).to_have_count(1)
@@ -62,6 +85,12 @@ def test_a_message_from_new_message_reaches_read_live(inbox: Inbox, company: Com
     assert message_id is not None
     assert company.message(message_id)["status"] == "read"
     assert conversation["last_message"]["id"] == message_id
+    # The ticks only ever moved forward, to Read.
+    seen = [status for id_, status in inbox.page.evaluate("window.__wapipeStatuses")
+            if id_ == message_id]  # fmt: skip
+    assert seen, "the message's article was never seen"
+    assert seen[-1] == "read", seen
+    assert [ORDER.index(status) for status in seen] == sorted(ORDER.index(s) for s in seen), seen
     # The list shows the chat, its last message with the same ticks.
     row = inbox.chats.get_by_role("listitem").filter(has_text="Your bike is ready for pickup")
     expect(row).to_have_count(1)
