@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,6 +47,21 @@ ORDER_SHIPPED = {
 
 # Expect's auto-waiting: long enough for a loaded 2-core CI machine, short enough to fail fast.
 EXPECT_TIMEOUT_MS = 10_000
+
+
+# The running stack's processes by name (a test may take the API's workers down).
+PROCESSES: dict[str, Process] = {}
+
+
+def kill_api_workers() -> None:
+    """SIGKILL every gunicorn worker of the stack's API; its master starts new ones."""
+    master = PROCESSES["api"].popen
+    assert master is not None
+    assert master.poll() is None
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    assert children, "the API has no workers"
+    for child in children:
+        os.kill(int(child), signal.SIGKILL)
 
 
 def artifacts_dir() -> Path:
@@ -98,6 +114,7 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         env,
         logs / "worker.log",
     )
+    PROCESSES.update({"fake": fake, "api": api, "worker": worker})
     with running(fake, api, worker):
         wait_http_ok(f"{fake_url}/_fake/healthz", fake)
         wait_http_ok(f"{api_url}/readyz", api)

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import ORDER_SHIPPED, Company
+from tests.browser.conftest import ORDER_SHIPPED, Company, kill_api_workers
 from tests.browser.inbox import Inbox
 from tests.browser.media import png
 from tests.e2e.conftest import Stack
@@ -629,3 +629,15 @@ def test_every_control_is_reachable_with_tab(inbox: Inbox, company: Company) -> 
     expect(menu).to_be_visible()
     page.keyboard.press("Escape")
     expect(menu).to_have_count(0)
+
+
+def test_the_connection_status_follows_the_events_stream(inbox: Inbox, company: Company) -> None:
+    status = inbox.page.get_by_role("status", name="Connection", exact=True)
+    mark_page(inbox.page)
+    kill_api_workers()  # the stream breaks; gunicorn starts new workers
+    expect(status).to_have_text(re.compile(r"\bReconnecting\b"))
+    expect(status).to_have_text(re.compile(r"\bLive\b"), timeout=20_000)
+    # Connected again: what happens now shows as before.
+    company.customer_writes(new_phone(), "Still there?", "Rosalind Franklin")
+    expect(inbox.unread_badge("Rosalind Franklin", 1)).to_be_visible()
+    assert_not_reloaded(inbox.page)
