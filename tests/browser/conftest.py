@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,10 +28,8 @@ from pipeline.crypto import TokenCipher, new_key
 from pipeline.services import tenants
 from tests.browser.inbox import Inbox
 from tests.cli_support import Wapipe
-from tests.conftest import APP_SECRET, VERIFY_TOKEN
-from tests.e2e.conftest import Stack
-from tests.e2e.processes import WAPIPE, Process, running, stack_env, wait_http_ok
-from tests.support import free_port, wait_for
+from tests.e2e.processes import Stack, pipeline_stack
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("WAPIPE_CHROMIUM", "/usr/bin/chromium")
@@ -49,13 +46,9 @@ ORDER_SHIPPED = {
 EXPECT_TIMEOUT_MS = 10_000
 
 
-# The running stack's processes by name (a test may take the API's workers down).
-PROCESSES: dict[str, Process] = {}
-
-
-def kill_api_workers() -> None:
+def kill_api_workers(stack: Stack) -> None:
     """SIGKILL every gunicorn worker of the stack's API; its master starts new ones."""
-    master = PROCESSES["api"].popen
+    master = stack.processes["api"].popen
     assert master is not None
     assert master.poll() is None
     children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
@@ -74,58 +67,10 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="package")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs: Path = tmp_path_factory.mktemp("browser-logs")
-    api_port, fake_port, metrics_port = free_port(), free_port(), free_port()
-    api_url, fake_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{fake_port}"
-    env = stack_env(
-        {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "WHATSAPP_API_BASE_URL": f"{fake_url}/v21.0",
-            "WHATSAPP_APP_SECRET": APP_SECRET,
-            "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-            # Seals the session cookie. Access tokens stored by the tests under the loopback
-            # development key still decrypt (with the fake, that key is always tried too).
-            "WAPIPE_SECRET_KEY": new_key(),
-            # Its own queues: no other test's worker takes these jobs.
-            "WAPIPE_QUEUE_NAMESPACE": f"wapipe-browser-{uuid.uuid4().hex[:8]}",
-            "WAPIPE_RETRY_MIN_BACKOFF_MS": "200",
-            "WAPIPE_RETRY_MAX_BACKOFF_MS": "1000",
-            "WAPIPE_MAX_ATTEMPTS": "4",
-            "WAPIPE_METRICS_PORT": str(metrics_port),
-            "WAPIPE_LOG_FORMAT": "json",
-        }
-    )
-    fake = Process(
-        "fake-provider",
-        [*WAPIPE, "fake-provider", "--port", str(fake_port), "--status-delay-ms", "50",
-         "--webhook-url", f"{api_url}/webhooks/whatsapp"],
-        env,
-        logs / "fake.log",
-    )  # fmt: skip
-    api = Process(
-        "api",
-        [*WAPIPE, "api", "--port", str(api_port), "--workers", "2", "--threads", "4"],
-        env,
-        logs / "api.log",
-    )
-    worker = Process(
-        "worker",
-        [*WAPIPE, "worker", "--processes", "1", "--threads", "4"],
-        env,
-        logs / "worker.log",
-    )
-    PROCESSES.update({"fake": fake, "api": api, "worker": worker})
-    with running(fake, api, worker):
-        wait_http_ok(f"{fake_url}/_fake/healthz", fake)
-        wait_http_ok(f"{api_url}/readyz", api)
-        yield Stack(api_url, fake_url, env, logs, f"http://127.0.0.1:{metrics_port}")
-        # Each stops as `running` would stop it (SIGTERM to its leader, then wait), but all
-        # at once: one after the other took 9 seconds. `running` then finds them stopped.
-        stopping = [threading.Thread(target=p.stop) for p in (worker, api, fake)]
-        for thread in stopping:
-            thread.start()
-        for thread in stopping:
-            thread.join()
+    # WAPIPE_SECRET_KEY seals the session cookie. Access tokens stored by the tests under the
+    # loopback development key still decrypt (with the fake, that key is always tried too).
+    with pipeline_stack(settings, logs, WAPIPE_SECRET_KEY=new_key()) as running_stack:
+        yield running_stack
 
 
 def log_tails(stack: Stack, lines: int = 15) -> str:

@@ -631,10 +631,12 @@ def test_every_control_is_reachable_with_tab(inbox: Inbox, company: Company) -> 
     expect(menu).to_have_count(0)
 
 
-def test_the_connection_status_follows_the_events_stream(inbox: Inbox, company: Company) -> None:
+def test_the_connection_status_follows_the_events_stream(
+    inbox: Inbox, company: Company, stack: Stack
+) -> None:
     status = inbox.page.get_by_role("status", name="Connection", exact=True)
     mark_page(inbox.page)
-    kill_api_workers()  # the stream breaks; gunicorn starts new workers
+    kill_api_workers(stack)  # the stream breaks; gunicorn starts new workers
     expect(status).to_have_text(re.compile(r"\bReconnecting\b"))
     expect(status).to_have_text(re.compile(r"\bLive\b"), timeout=20_000)
     # Connected again: what happens now shows as before.

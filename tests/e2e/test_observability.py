@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Stack
+from tests.e2e.otlp import Collector
 from tests.e2e.test_pipeline import _send, _wait_all, api  # noqa: F401 - the fixture
 from tests.support import wait_for
 
@@ -141,15 +142,14 @@ def test_a_messages_log_lines_are_json_and_share_its_request_id(
 
 
 def test_one_trace_runs_from_the_intake_through_the_send_and_the_statuses(
-    stack: Stack,
+    traces: Collector,
     api: httpx.Client,  # noqa: F811 - the fixture
 ) -> None:
-    assert stack.traces is not None
     [message_id] = [_send(api)]
     _wait_all(api, [message_id], "read")
 
     def traced() -> list[Any] | None:
-        spans = stack.traces.snapshot() if stack.traces else []
+        spans = traces.snapshot()
         intakes = [s for s in spans if s.name == "intake" and s.service == "wapipe-api"]
         for intake in intakes:
             mine = [s for s in spans if s.trace_id == intake.trace_id]
@@ -163,6 +163,6 @@ def test_one_trace_runs_from_the_intake_through_the_send_and_the_statuses(
     assert by_name["delivery"].service == "wapipe-worker"
     assert by_name["delivery"].parent_id == by_name["intake"].span_id  # carried by the job
     assert by_name["provider.send"].parent_id == by_name["delivery"].span_id
-    applied = [s for s in stack.traces.snapshot() if s.name == "webhooks.apply"]
+    applied = [s for s in traces.snapshot() if s.name == "webhooks.apply"]
     assert applied  # the statuses' application is traced (its own traces: webhooks)
     assert all(s.service == "wapipe-worker" for s in applied)
