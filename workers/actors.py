@@ -1,17 +1,19 @@
 """Dramatiq actors: thin wrappers that take ids, call one service and map the result."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 
 from pipeline.services.delivery import Outcome
 from pipeline.services.ports import ChannelPace
 from workers.broker import DELIVERIES
 from workers.job_context import job_options
 from workers.pacing import RedisPacer
+from workers.slotted import SlottedEnqueue
 
 if TYPE_CHECKING:
     from pipeline.bootstrap import Container
@@ -63,6 +65,9 @@ class DramatiqQueue:
     def __init__(self, actors: Actors, pacer: RedisPacer) -> None:
         self._actors = actors
         self._pacer = pacer
+        broker = actors.deliver_message.broker
+        assert isinstance(broker, RedisBroker)  # the one broker wapipe runs on
+        self._slotted = SlottedEnqueue(broker, actors.deliver_message)
 
     def enqueue_delivery(self, message_id: uuid.UUID, delay_ms: int = 0) -> None:
         # The request id and trace context ride along, for the worker's logs and spans.
@@ -72,3 +77,8 @@ class DramatiqQueue:
 
     def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
         return self._pacer.reserve_slots(channel, count)
+
+    def enqueue_in_slots(
+        self, channel: ChannelPace, message_ids: Sequence[uuid.UUID], ready_within_ms: int
+    ) -> list[int]:
+        return self._slotted.enqueue(channel, message_ids, ready_within_ms)

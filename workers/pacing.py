@@ -31,8 +31,9 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 """
 
 # Reserve the next `count` slots: from the later of now, the channel's next free slot and
-# the end of a hold; returns each slot's delay from now in ms.
-_RESERVE = (
+# the end of a hold; sets `first` (the first slot) and `interval` (ms between slots).
+# KEYS[1] `next`, KEYS[2] `hold`; ARGV[1] rate, ARGV[2] window, ARGV[3] count.
+RESERVE_SLOTS_LUA = (
     _NOW
     + """
 local interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
@@ -43,6 +44,13 @@ if hold > 0 then first = math.max(first, now + hold) end
 local after = first + count * interval
 redis.call('SET', KEYS[1], string.format('%.3f', after), 'PX',
            math.ceil(after - now) + tonumber(ARGV[2]))
+"""
+)
+
+# The reserved slots' delays from now, in ms.
+_RESERVE = (
+    RESERVE_SLOTS_LUA
+    + """
 local delays = {}
 for i = 0, count - 1 do
     delays[i + 1] = math.floor(first + i * interval - now)
@@ -89,6 +97,11 @@ return 0
 """
 
 
+def pace_key(namespace: str, company_id: uuid.UUID, part: str) -> str:
+    """One of a channel's pacing keys (the braces keep them in one Redis Cluster slot)."""
+    return f"{namespace}:pace:{{{company_id}}}:{part}"
+
+
 class RedisPacer:
     """The pacing ports (slot reservations, the send gate) over one Redis."""
 
@@ -99,7 +112,7 @@ class RedisPacer:
         self._hold = client.register_script(_HOLD)
 
     def _key(self, company_id: uuid.UUID, part: str) -> str:
-        return f"{self._namespace}:pace:{{{company_id}}}:{part}"
+        return pace_key(self._namespace, company_id, part)
 
     def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
         """The delays (ms) of the channel's next ``count`` send slots, in order."""

@@ -13,6 +13,9 @@ log = logging.getLogger("wapipe.enqueue")
 # Redis about twice a ready job): the job is ready at once, and the send-time gate waits
 # out the few ms it may be early, holding the claim (delivery's patience is the same).
 READY_WITHIN_MS = 100
+# Jobs per Redis call when a sweep or a replay enqueues a channel's backlog: one script
+# call blocks Redis while it runs, so a backlog of thousands goes in a few calls, not one.
+SLOTTED_BATCH = 500
 
 
 def enqueue_after_commit(
@@ -23,16 +26,39 @@ def enqueue_after_commit(
     sweeper finds those in PostgreSQL, so the caller carries on (a 202 stays a 202).
 
     With the messages' ``channel``, each job is delayed to a send slot of that channel
-    reserved now (one Redis call for the batch), so a company's backlog waits in the delayed
-    queue and never stands in front of another company's messages. Without it the job is
-    ready at once; the send-time gate still keeps the channel's rate.
+    reserved now (one Redis call reserves the slots and enqueues the jobs), so a company's
+    backlog waits in the delayed queue and never stands in front of another company's
+    messages. Without it the job is ready at once; the send-time gate still keeps the
+    channel's rate.
     """
     ids = list(message_ids)
-    delays = _reserve(queue, channel, len(ids))
+    if channel is None:
+        return _enqueue_ready(queue, ids)
+    return sum(
+        _enqueue_in_slots(queue, ids[start : start + SLOTTED_BATCH], channel)
+        for start in range(0, len(ids), SLOTTED_BATCH)
+    )
+
+
+def _enqueue_in_slots(queue: TaskQueue, ids: list[uuid.UUID], channel: ChannelPace) -> int:
+    try:
+        queue.enqueue_in_slots(channel, ids, READY_WITHIN_MS)
+    except PacingUnavailable as exc:
+        # Ready at once instead (a twin, if the jobs did go in, is harmless: the claim lets
+        # one through); the gate paces them, or holds them back while Redis is out.
+        log.warning("no send slots for company %s (%s)", channel.company_id, exc)
+    except Exception:
+        log.exception("no send slots for company %s; its jobs go in ready", channel.company_id)
+    else:
+        return 0
+    return _enqueue_ready(queue, ids)
+
+
+def _enqueue_ready(queue: TaskQueue, ids: list[uuid.UUID]) -> int:
     failed = 0
-    for message_id, delay_ms in zip(ids, delays, strict=True):
+    for message_id in ids:
         try:
-            queue.enqueue_delivery(message_id, delay_ms if delay_ms > READY_WITHIN_MS else 0)
+            queue.enqueue_delivery(message_id)
         except Exception:
             log.exception("enqueue failed for message %s; the sweeper will pick it up", message_id)
             failed += 1
@@ -46,14 +72,3 @@ def enqueue_by_channel(queue: TaskQueue, messages: Iterable[tuple[uuid.UUID, Cha
     for message_id, channel in messages:
         by_channel[channel].append(message_id)
     return sum(enqueue_after_commit(queue, ids, channel) for channel, ids in by_channel.items())
-
-
-def _reserve(queue: TaskQueue, channel: ChannelPace | None, count: int) -> list[int]:
-    if channel is None or count == 0:
-        return [0] * count
-    try:
-        return queue.reserve_slots(channel, count)
-    except PacingUnavailable as exc:
-        # Ready at once instead: the gate paces them, or holds them back while Redis is out.
-        log.warning("no send slots for company %s (%s)", channel.company_id, exc)
-        return [0] * count

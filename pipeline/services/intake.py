@@ -3,7 +3,7 @@
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +40,19 @@ class Accepted:
     # The conversation's 24-hour customer service window (the customer wrote within it).
     window_open: bool
     status: str = Status.SENDING.value
+
+    def body(self) -> dict[str, Any]:
+        """The 202's body. Not dataclasses.asdict: it deep-copies every UUID, a twentieth of
+        the intake's CPU."""
+        return {
+            "id": self.id,
+            "conversation_id": self.conversation_id,
+            "contact_id": self.contact_id,
+            "created_contact": self.created_contact,
+            "created_conversation": self.created_conversation,
+            "window_open": self.window_open,
+            "status": self.status,
+        }
 
 
 # One round trip: ensure the contact and the conversation (ON CONFLICT instead of
@@ -139,7 +152,7 @@ def submit_message_once(
 ) -> Reply:
     """submit_message, at most once per Idempotency-Key: a repeat replays the first 202."""
     if once is None:
-        return reply(202, asdict(submit_message(db, queue, principal, request)))
+        return reply(202, submit_message(db, queue, principal, request).body())
     message_id = uuid.uuid4()
     timings = Timings()
     done: list[tuple[Accepted, ChannelPace]] = []
@@ -147,7 +160,7 @@ def submit_message_once(
     def accept(session: Session) -> Reply:
         accepted, channel = accept_message(in_transaction(session), principal, request, message_id)
         done.append((accepted, channel))
-        return reply(202, asdict(accepted))
+        return reply(202, accepted.body())
 
     with tracer.start_as_current_span("intake"):
         answer = run_once(db, principal, once, accept)

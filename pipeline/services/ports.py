@@ -1,6 +1,7 @@
 """The ports services depend on; adapters live in workers/ and pipeline/provider/."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,6 +27,15 @@ class TaskQueue(Protocol):
     def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
         """Reserve the channel's next ``count`` send slots: the delay (ms) of each, in order.
         Raises PacingUnavailable."""
+        ...
+
+    def enqueue_in_slots(
+        self, channel: ChannelPace, message_ids: Sequence[uuid.UUID], ready_within_ms: int
+    ) -> list[int]:
+        """reserve_slots and enqueue_delivery in one step (one Redis call): each committed
+        message's job is delayed to its slot, or ready at once when the slot is at most
+        ``ready_within_ms`` away; the slots' delays (ms). Raises PacingUnavailable (then
+        none of the jobs, or all of them, were enqueued)."""
         ...
 
 

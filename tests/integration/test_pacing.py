@@ -7,9 +7,11 @@ import time
 import uuid
 from dataclasses import replace
 
+import dramatiq
 import pytest
 import redis
 from dramatiq import Worker
+from dramatiq.common import current_millis
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -21,6 +23,7 @@ from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.ports import ChannelPace
 from tests.conftest import Tenant
 from tests.support import free_port, new_phone, send_message, status_of, wait_for
+from workers.broker import DELIVERIES
 from workers.pacing import RedisPacer
 from workers.queues import RedisQueues
 
@@ -89,6 +92,35 @@ def test_slots_are_reserved_one_interval_apart_in_one_call(container: Container)
     later = pacer.reserve_slots(channel, 2)
     assert later[0] == pytest.approx(500, abs=30)  # after the five already given
     assert pacer.reserve_slots(_channel(10), 1) == [0]  # another channel is not behind it
+
+
+def test_jobs_enqueued_in_slots_are_what_dramatiq_itself_would_write(
+    container: Container,
+) -> None:
+    """One call reserves the slots and writes each job: a near slot's job is ready, a far
+    one's waits in the delayed queue until its eta, each decodable as Dramatiq's own."""
+    channel, ids = _channel(5), [uuid.uuid4() for _ in range(3)]
+    started = current_millis()
+    delays = container.queue.enqueue_in_slots(channel, ids, 100)
+    assert delays[0] == 0
+    assert delays[1:] == [pytest.approx(200, abs=2), pytest.approx(400, abs=2)]
+    queues = RedisQueues(container.broker)
+    by_id = {}
+    for queue in (DELIVERIES, f"{DELIVERIES}.DQ"):
+        for raw in queues.pending_jobs(queue):
+            job = dramatiq.Message.decode(raw)
+            by_id[job.args[0]] = job
+    ready, *delayed = (by_id[str(i)] for i in ids)
+    assert ready.queue_name == DELIVERIES
+    assert "eta" not in ready.options
+    for job, delay in zip(delayed, delays[1:], strict=True):
+        assert job.queue_name == f"{DELIVERIES}.DQ"
+        assert job.options["eta"] == pytest.approx(started + delay, abs=50)
+    for job in (ready, *delayed):
+        assert job.actor_name == "deliver_message"
+        assert job.options["redis_message_id"]
+    # The schedule goes on after them, as reserve_slots would.
+    assert container.pacer.reserve_slots(channel, 1)[0] == pytest.approx(600, abs=30)
 
 
 def test_a_hold_stops_sends_and_slots_until_it_ends(container: Container) -> None:
