@@ -119,16 +119,19 @@ class Company:
     fake: httpx.Client = field(repr=False)
     wapipe: Wapipe = field(repr=False)
 
+    def _inbound(self, phone: str, name: str | None, **message: Any) -> None:
+        """The fake provider posts a customer's message to wapipe's webhook (signed)."""
+        body: dict[str, Any] = {"phone_number_id": self.phone_number_id, "from": phone}
+        if name:
+            body["name"] = name
+        posted = self.fake.post("/_fake/inbound", json=body | message)
+        posted.raise_for_status()
+        assert posted.json()["webhook_status"] == 200, posted.text
+
     def customer_writes(self, phone: str, text: str, name: str | None = None) -> None:
         """A customer's text message, as the provider's signed webhook delivers it; returns
         once the worker has applied it (it is the conversation's last message)."""
-        body: dict[str, Any] = {"phone_number_id": self.phone_number_id, "from": phone,
-                                "type": "text", "text": {"body": text}}  # fmt: skip
-        if name:
-            body["name"] = name
-        posted = self.fake.post("/_fake/inbound", json=body)
-        posted.raise_for_status()
-        assert posted.json()["webhook_status"] == 200, posted.text
+        self._inbound(phone, name, type="text", text={"body": text})
 
         def applied(conversation: dict[str, Any]) -> bool:
             last = conversation["last_message"]
@@ -140,18 +143,8 @@ class Company:
     def customer_sends_image(
         self, phone: str, data: bytes, caption: str, name: str | None = None
     ) -> None:
-        body: dict[str, Any] = {
-            "phone_number_id": self.phone_number_id,
-            "from": phone,
-            "type": "image",
-            "image": {"caption": caption},
-            "media": {"mime_type": "image/png", "data_base64": base64.b64encode(data).decode()},
-        }
-        if name:
-            body["name"] = name
-        posted = self.fake.post("/_fake/inbound", json=body)
-        posted.raise_for_status()
-        assert posted.json()["webhook_status"] == 200, posted.text
+        media = {"mime_type": "image/png", "data_base64": base64.b64encode(data).decode()}
+        self._inbound(phone, name, type="image", image={"caption": caption}, media=media)
 
         def applied(conversation: dict[str, Any]) -> bool:
             return any(
