@@ -70,12 +70,6 @@ export function dayKey(date) {
   return `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
 }
 
-/** An E.164 number spaced for reading: +44 7700 900123 stays as given past the country code. */
-export function displayPhone(phone) {
-  if (!phone) return "";
-  return String(phone);
-}
-
 const AVATAR_COLORS = ["#00a884", "#25d366", "#53bdeb", "#ff7f66", "#a5b337", "#7f66ff", "#fc9775", "#02a698", "#c4532d", "#5e47de"];
 
 export function initials(name) {
@@ -99,11 +93,4 @@ export function debounce(fn, wait) {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), wait);
   };
-}
-
-export function formatBytes(size) {
-  if (!Number.isFinite(size)) return "";
-  if (size < 1024) return `${size} B`;
-  if (size < 1024 * 1024) return `${(size / 1024).toFixed(0)} kB`;
-  return `${(size / 1024 / 1024).toFixed(1)} MB`;
 }
