@@ -50,7 +50,7 @@ class Container:
         # Workers release paced (delayed) jobs when due, within 100 ms.
         self.broker.add_middleware(PromptDelayedJobs())
         self.pacer = make_pacer(self.broker)
-        self.queue = DramatiqQueue(self.actors, self.pacer)
+        self.queue = DramatiqQueue(self.actors)
         self.principals = PrincipalCache(settings.wapipe_auth_cache_seconds)
         self.sessions = SessionSealer.from_settings(settings)  # the inbox's sign-in cookies
         self.rate_limiter = ApiRateLimiter(

@@ -96,13 +96,17 @@ def derived_fernet(settings: Settings, purpose: bytes) -> MultiFernet | None:
     """A Fernet for one ``purpose`` (the inbox's session cookie), under keys derived from each
     WAPIPE_SECRET_KEY key: a value sealed for one purpose never opens as another (a cookie is
     not an access token), and rotating WAPIPE_SECRET_KEY rotates it too. None without keys."""
-    keys = parse_keys(settings.wapipe_secret_key)
-    if is_loopback(settings.whatsapp_api_base_url):
-        keys.append(_DEV_KEY)
+    keys = _usable_keys(settings.wapipe_secret_key, is_loopback(settings.whatsapp_api_base_url))
     if not keys:
         return None
     derived = [hashlib.sha256(purpose + b"\0" + key).digest() for key in keys]
     return MultiFernet([Fernet(base64.urlsafe_b64encode(key)) for key in derived])
+
+
+def _usable_keys(value: str, loopback: bool) -> list[bytes]:
+    """The keys of WAPIPE_SECRET_KEY, and with the loopback fake the dev key too: tokens
+    stored by `wapipe up` survive setting a real key (a rotate then re-encrypts them)."""
+    return parse_keys(value) + ([_DEV_KEY] if loopback else [])
 
 
 # Built once per key string: a worker decrypts on every claim.
@@ -112,9 +116,7 @@ _ciphers: dict[tuple[str, bool], TokenCipher] = {}
 def _cipher(value: str, loopback: bool) -> TokenCipher:
     found = _ciphers.get((value, loopback))
     if found is None:
-        # With the fake, the dev key also decrypts, so tokens stored by `wapipe up` survive
-        # setting a real key (a rotate then re-encrypts them under it).
-        keys = parse_keys(value) + ([_DEV_KEY] if loopback else [])
+        keys = _usable_keys(value, loopback)
         fernet = MultiFernet([Fernet(key) for key in keys]) if keys else None
         found = _ciphers[(value, loopback)] = TokenCipher(fernet)
     return found

@@ -12,7 +12,6 @@ from pipeline.services.delivery import Outcome
 from pipeline.services.ports import ChannelPace
 from workers.broker import DELIVERIES
 from workers.job_context import job_options
-from workers.pacing import RedisPacer
 from workers.slotted import SlottedEnqueue
 
 if TYPE_CHECKING:
@@ -62,9 +61,8 @@ class DramatiqQueue:
     request id and trace context of the code that enqueued it). A delayed job waits in
     the queue's delayed set (``<q>.DQ``) until due; slots come from the channel's pacer."""
 
-    def __init__(self, actors: Actors, pacer: RedisPacer) -> None:
+    def __init__(self, actors: Actors) -> None:
         self._actors = actors
-        self._pacer = pacer
         broker = actors.deliver_message.broker
         assert isinstance(broker, RedisBroker)  # the one broker wapipe runs on
         self._slotted = SlottedEnqueue(broker, actors.deliver_message)
@@ -74,9 +72,6 @@ class DramatiqQueue:
         self._actors.deliver_message.send_with_options(
             args=(str(message_id),), delay=delay_ms if delay_ms > 0 else None, **job_options()
         )
-
-    def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
-        return self._pacer.reserve_slots(channel, count)
 
     def enqueue_in_slots(
         self, channel: ChannelPace, message_ids: Sequence[uuid.UUID], ready_within_ms: int

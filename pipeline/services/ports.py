@@ -24,18 +24,13 @@ class TaskQueue(Protocol):
         after the commit."""
         ...
 
-    def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
-        """Reserve the channel's next ``count`` send slots: the delay (ms) of each, in order.
-        Raises PacingUnavailable."""
-        ...
-
     def enqueue_in_slots(
         self, channel: ChannelPace, message_ids: Sequence[uuid.UUID], ready_within_ms: int
     ) -> list[int]:
-        """reserve_slots and enqueue_delivery in one step (one Redis call): each committed
-        message's job is delayed to its slot, or ready at once when the slot is at most
-        ``ready_within_ms`` away; the slots' delays (ms). Raises PacingUnavailable (then
-        none of the jobs, or all of them, were enqueued)."""
+        """Reserve the channel's next send slots and enqueue the messages' jobs in one step
+        (one Redis call): each committed message's job is delayed to its slot, or ready at
+        once when the slot is at most ``ready_within_ms`` away; the slots' delays (ms).
+        Raises PacingUnavailable (then none of the jobs, or all of them, were enqueued)."""
         ...
 
 
