@@ -33,6 +33,7 @@ from pipeline.provider.errors import (
 from pipeline.services.enqueue import READY_WITHIN_MS, enqueue_after_commit
 from pipeline.services.events import message_events_sql, snapshot_returning
 from pipeline.services.leases import LeaseBook
+from pipeline.services.owed import head_of_line
 from pipeline.services.ports import ChannelPace, PacingUnavailable, SendGate, TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
 from webhooks.apply import apply_parked_for
@@ -60,16 +61,6 @@ class DeliveryResult:
     error: ProviderError | None = None
 
 
-# The first message of the conversation still owed a send. A scalar subquery, not NOT
-# EXISTS: PostgreSQL turns NOT EXISTS into an anti-join, and with the statistics of a young
-# table it scanned every message owed a send for each claim; this reads one index entry.
-def _head_of_line(row: str) -> str:
-    return f"""(SELECT e.id FROM messages e
-      WHERE e.conversation_id = {row}.conversation_id AND e.status = 'sending'
-        AND e.deleted_at IS NULL
-      ORDER BY e.seq LIMIT 1)"""
-
-
 # The claim, in one statement: lease a message still owed a send, unless another worker
 # holds it, its channel is paused, or an earlier message of its conversation is still owed
 # one (order per contact). `previous_owner` tells how the last attempt ended: a worker's id
@@ -94,7 +85,7 @@ FROM channels c, old
 WHERE m.id = %(id)s AND c.company_id = m.company_id AND c.paused_at IS NULL
   AND old.status = 'sending' AND old.deleted_at IS NULL
   AND (old.lease_expires_at IS NULL OR old.lease_expires_at <= now())
-  AND {_head_of_line("old")} = old.id
+  AND {head_of_line("old")} = old.id
 RETURNING m.id, m.company_id, m.conversation_id, m.to_phone, m.text, m.type, m.content,
           m.attempts, m.earlier_attempts,
           c.send_rate_mps,
@@ -110,7 +101,7 @@ _UNCLAIMED_SQL = text(f"""
 SELECT m.status, m.conversation_id, c.paused_at IS NOT NULL AS paused,
        m.company_id, c.send_rate_mps,
        GREATEST(0, EXTRACT(EPOCH FROM m.lease_expires_at - now()) * 1000)::bigint AS lease_ms,
-       {_head_of_line("m")} <> m.id AS blocked
+       {head_of_line("m")} <> m.id AS blocked
 FROM messages m JOIN channels c ON c.company_id = m.company_id
 WHERE m.id = :id
 """)

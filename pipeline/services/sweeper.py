@@ -26,6 +26,7 @@ from db.session import Database
 from pipeline.services.enqueue import enqueue_by_channel
 from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.nodes import EXPIRE_DEAD_LEASES_SQL
+from pipeline.services.owed import head_of_line
 from pipeline.services.ports import ChannelPace, TaskQueue
 from webhooks.service import apply_pending_deliveries
 
@@ -42,28 +43,32 @@ class QueuedJobs(Protocol):
         ...
 
 
-# Messages owed a send that no live worker holds and whose channel is not paused; only the
-# first such message of each conversation (the rest follow it in order). SKIP LOCKED lets
-# several sweeps run at once without doubling work; the rows stay locked while Redis is
-# read, so a worker cannot claim and finish one in between.
-_OWED_SQL = text("""
-SELECT m.id, m.company_id, c.send_rate_mps AS rate,
-       m.enqueued_at < now() - make_interval(secs => :grace) AS overdue
-FROM messages m JOIN channels c ON c.company_id = m.company_id
-WHERE m.status = 'sending' AND m.deleted_at IS NULL
-  AND m.enqueued_at < now() - make_interval(secs => :settle)
-  AND c.paused_at IS NULL
-  AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
-  AND NOT EXISTS (
-      SELECT 1 FROM messages e
-      WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq
-        AND e.status = 'sending' AND e.deleted_at IS NULL)
-ORDER BY m.enqueued_at
-LIMIT :batch
-FOR UPDATE OF m SKIP LOCKED
+# Messages owed a send that no live worker holds, whose channel is not paused and whose job
+# is not in the broker (`queued`, read just before; or, when Redis cannot be read, whose job
+# is overdue by the grace); only the first such message of each conversation (the rest
+# follow it in order). They are marked enqueued in the same statement, so the only rows
+# locked are the lost ones, and only while it runs: a backlog of queued messages is never
+# locked, and the workers claiming it never wait for a sweep. SKIP LOCKED lets several
+# sweeps run at once without doubling work.
+_LOST_SQL = text(f"""
+WITH lost AS (
+    SELECT m.id FROM messages m JOIN channels c ON c.company_id = m.company_id
+    WHERE m.status = 'sending' AND m.deleted_at IS NULL
+      AND m.enqueued_at < now() - make_interval(secs => :settle)
+      AND c.paused_at IS NULL
+      AND (m.lease_expires_at IS NULL OR m.lease_expires_at < now())
+      AND CASE WHEN :known THEN NOT (m.id = ANY(CAST(:queued AS uuid[])))
+               ELSE m.enqueued_at < now() - make_interval(secs => :grace) END
+      AND {head_of_line("m")} = m.id
+    ORDER BY m.enqueued_at
+    LIMIT :batch
+    FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE messages m SET enqueued_at = now()
+FROM lost, channels c
+WHERE m.id = lost.id AND c.company_id = m.company_id
+RETURNING m.id, m.company_id, c.send_rate_mps AS rate
 """)
-
-_MARK_ENQUEUED_SQL = text("UPDATE messages SET enqueued_at = now() WHERE id = ANY(:ids)")
 
 
 @dataclass
@@ -121,19 +126,20 @@ def _paced(rows: Iterable[Any]) -> dict[uuid.UUID, ChannelPace]:
 def _lost_messages(
     db: Database, grace_seconds: int, batch: int, jobs: QueuedJobs | None
 ) -> dict[uuid.UUID, ChannelPace]:
-    params = {"grace": grace_seconds, "settle": min(SETTLE_SECONDS, grace_seconds), "batch": batch}
+    # Redis first, then PostgreSQL. A job acknowledged before the read has left its message
+    # sent, failed, leased through a backoff, or behind another: not owed. A job enqueued
+    # after the read belongs to a message younger than the settle time (or is a harmless
+    # twin). So no row needs to stay locked while Redis is read.
+    queued = _queued(jobs)
+    params = {
+        "known": queued is not None,
+        "queued": list(queued or ()),
+        "grace": grace_seconds,
+        "settle": min(SETTLE_SECONDS, grace_seconds),
+        "batch": batch,
+    }
     with db.transaction() as session:
-        owed = session.execute(_OWED_SQL, params).all()
-        if not owed:
-            return {}
-        queued = _queued(jobs)
-        if queued is None:  # cannot tell which jobs are gone: only the overdue ones
-            lost = _paced(row for row in owed if row.overdue)
-        else:
-            lost = _paced(row for row in owed if row.id not in queued)
-        if lost:
-            session.execute(_MARK_ENQUEUED_SQL, {"ids": list(lost)})
-    return lost
+        return _paced(session.execute(_LOST_SQL, params))
 
 
 def _queued(jobs: QueuedJobs | None) -> Collection[uuid.UUID] | None:

@@ -231,3 +231,39 @@ def test_the_leaders_tasks_sweep_prune_and_forget_nodes_long_dead(container: Con
     assert gone not in left  # dead for an hour: forgotten
     assert recent in left  # dead a moment ago: still shown to operators
     assert details["prune"]["complete"] is True
+
+
+class _ClaimWhileReading:
+    """The broker's queued jobs, read while a worker claims ``message_id``: the claim's row
+    lock must not wait for the sweep (NOWAIT raises if the sweep already holds the row)."""
+
+    def __init__(self, container: Container, message_id: str) -> None:
+        self._container, self._message_id = container, message_id
+        self.claimed = False
+
+    def delivery_message_ids(self) -> set[uuid.UUID]:
+        with self._container.db.transaction() as session:
+            locked = session.execute(
+                text("SELECT id FROM messages WHERE id = :id FOR UPDATE NOWAIT"),
+                {"id": self._message_id},
+            ).scalar()
+        self.claimed = locked is not None
+        return RedisQueues(self._container.broker).delivery_message_ids()
+
+
+def test_the_sweep_locks_no_queued_message_while_it_reads_the_broker(
+    container: Container, client: FlaskClient, tenant: Tenant
+) -> None:
+    container.broker.flush_all()
+    queued = send_message(client, tenant)  # a backlog's message: its job waits in Redis
+    with container.db.transaction() as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == uuid.UUID(queued))
+            .values(enqueued_at=text("now() - interval '10 seconds'"))
+        )
+    jobs = _ClaimWhileReading(container, queued)
+    report = sweep(container.db, container.queue, grace_seconds=3600, jobs=jobs)
+    assert jobs.claimed
+    assert uuid.UUID(queued) not in report.messages
+    container.broker.flush_all()
