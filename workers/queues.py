@@ -68,7 +68,8 @@ class RedisQueues:
 
     def pending_jobs(self, queue: str) -> list[bytes]:
         """Every job of the queue not yet acknowledged (ready or taken), as stored."""
-        return list(self._client.hvals(self._key(queue, ".msgs")))
+        jobs: list[bytes] = self._client.hvals(self._key(queue, ".msgs"))  # type: ignore[assignment]
+        return list(jobs)
 
     def delivery_message_ids(self) -> set[uuid.UUID]:
         """Messages with a delivery job not yet acknowledged: ready, delayed, or taken by a
@@ -87,11 +88,14 @@ class RedisQueues:
 
     def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The queue's dead letters, in the order they died."""
-        entries = self._client.zrange(self._key(queue, ".XQ"), 0, -1, withscores=True)
+        # redis-py 5 types its replies as "this or an Awaitable" (its asyncio client shares them).
+        entries: list[tuple[bytes, float]]
+        entries = self._client.zrange(self._key(queue, ".XQ"), 0, -1, withscores=True)  # type: ignore[assignment]
         if not entries:
             return []  # HMGET with no fields is an error
         ids = [entry[0] for entry in entries]
-        datas = self._client.hmget(self._key(queue, ".XQ.msgs"), ids)
+        datas: list[bytes | None]
+        datas = self._client.hmget(self._key(queue, ".XQ.msgs"), ids)  # type: ignore[assignment]
         return [
             DeadLetter(queue, member.decode(), score, data)
             for (member, score), data in zip(entries, datas, strict=True)
@@ -114,7 +118,7 @@ class RedisQueues:
     def restore(self, letter: DeadLetter) -> None:
         """Put a taken letter back as it was, with the time it died."""
         pipe = self._client.pipeline(transaction=True)
-        pipe.hset(self._key(letter.queue, ".XQ.msgs"), letter.job_id, letter.data)
+        pipe.hset(self._key(letter.queue, ".XQ.msgs"), letter.job_id, letter.data)  # type: ignore[arg-type]
         pipe.zadd(self._key(letter.queue, ".XQ"), {letter.job_id: letter.died_at_ms})
         pipe.execute()
 
