@@ -9,7 +9,7 @@ prefix is plain text left from before encryption, still readable until a rotate 
 import base64
 import hashlib
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -57,11 +57,18 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
+_PLAIN_CACHE_SIZE = 1024
+
+
 @dataclass(frozen=True)
 class TokenCipher:
     """Encrypts and decrypts channel access tokens; holds no key when none may be used."""
 
     fernet: MultiFernet | None
+    # Stored form -> plain token: a worker decrypts its channel's token on every claim, and
+    # Fernet (HMAC check and AES) was a fortieth of a delivery's CPU. A stored form is unique
+    # to one encryption, so a rotated token is a new entry; the cache is bounded.
+    _plain: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TokenCipher":
@@ -78,6 +85,15 @@ class TokenCipher:
     def decrypt(self, stored: str) -> str:
         if not stored.startswith(PREFIX):
             return stored  # plain text from before encryption; `wapipe secrets rotate` fixes it
+        plain = self._plain.get(stored)
+        if plain is None:
+            plain = self._decrypt(stored)
+            if len(self._plain) >= _PLAIN_CACHE_SIZE:
+                self._plain.clear()
+            self._plain[stored] = plain
+        return plain
+
+    def _decrypt(self, stored: str) -> str:
         if self.fernet is None:
             raise SecretKeyError("WAPIPE_SECRET_KEY is not set: cannot decrypt access tokens")
         try:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import Channel, WebhookDelivery, table_of
 from db.session import Database
 from pipeline.domain.errors import NotFound, ValidationError
-from pipeline.observability.tracing import tracer
+from pipeline.observability.tracing import span
 from pipeline.services.template_sync import apply_template_status
 from webhooks.apply import ProviderStatus, apply_parked_known, apply_provider_statuses
 from webhooks.inbound import sender_names, store_inbound
@@ -118,8 +118,8 @@ def _apply_batch(db: Database, limit: int, min_age_seconds: float) -> list[int]:
         claimed = session.execute(_CLAIM_SQL, {"limit": limit, "min_age": min_age_seconds}).all()
         if not claimed:
             return []
-        with tracer.start_as_current_span("webhooks.apply") as span:
-            span.set_attribute("wapipe.deliveries", len(claimed))
+        with span("webhooks.apply") as current:
+            current.set_attribute("wapipe.deliveries", len(claimed))
             parked = apply_deliveries(session, [Delivery(*row) for row in claimed])
     apply_parked_known(db, parked)
     return [row.id for row in claimed]

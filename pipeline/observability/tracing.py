@@ -2,20 +2,29 @@
 the webhook processing, one trace from the API's request to the worker's send.
 
 Exported with OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (the SDK reads the
-standard OTEL_* variables); otherwise no SDK is installed, and every span is the API's
-no-op, which costs a function call. The trace context travels in the job's options
+standard OTEL_* variables); otherwise no SDK is installed and `span` hands out one shared
+do-nothing context (the API's no-op span still attached and detached a context each time:
+a twentieth of a delivery's CPU for its four spans). The trace context travels in the job's options
 (W3C traceparent), so the worker's spans continue the request's trace.
 """
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context, propagate, trace
 
 tracer = trace.get_tracer("wapipe")
 _configured = False
+_NO_SPAN = nullcontext(trace.INVALID_SPAN)
+
+
+def span(name: str) -> AbstractContextManager[trace.Span]:
+    """A span named ``name``, current inside the block; nothing at all while tracing is off."""
+    if not _configured:
+        return _NO_SPAN
+    return tracer.start_as_current_span(name)
 
 
 def configure(service_name: str) -> bool:

@@ -15,7 +15,7 @@ from tenacity import (
 )
 
 from pipeline.observability.metrics import PROVIDER_REQUESTS, PROVIDER_SECONDS, count, observe
-from pipeline.observability.tracing import tracer
+from pipeline.observability.tracing import span
 from pipeline.provider.errors import ErrorKind, ProviderError, classify_code
 
 
@@ -147,7 +147,7 @@ class HttpWhatsAppClient:
     def _send_once(self, message: OutboundText) -> str:
         """One request to the provider, counted and timed (each in-process try apart)."""
         started = time.perf_counter()
-        with tracer.start_as_current_span("provider.send"):
+        with span("provider.send"):
             try:
                 wamid = self._request(message)
             except ProviderError as error:

@@ -20,7 +20,7 @@ from pipeline.crypto import TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.observability.metrics import AMBIGUOUS_RESENDS, status_changed
-from pipeline.observability.tracing import tracer
+from pipeline.observability.tracing import span
 from pipeline.provider.client import OutboundText, WhatsAppClient
 from pipeline.provider.errors import (
     ErrorKind,
@@ -253,8 +253,8 @@ class Deliverer:
     gate: SendGate | None = None
 
     def deliver(self, message_id: uuid.UUID) -> DeliveryResult:
-        with tracer.start_as_current_span("delivery"):
-            with tracer.start_as_current_span("delivery.claim"):
+        with span("delivery"):
+            with span("delivery.claim"):
                 claim = self._claim(message_id)
             if claim is None:
                 return self._unclaimed(message_id)
@@ -282,7 +282,7 @@ class Deliverer:
         except ProviderError as error:
             return self._after_error(claim, error)
         crash_point("worker_after_send")
-        with tracer.start_as_current_span("delivery.record"):
+        with span("delivery.record"):
             self._record_sent(claim, wamid)
         log.info(
             "message sent",

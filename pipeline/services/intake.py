@@ -16,7 +16,7 @@ from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.observability.logs import Timings
 from pipeline.observability.metrics import MESSAGES_ACCEPTED, count
-from pipeline.observability.tracing import tracer
+from pipeline.observability.tracing import span
 from pipeline.services.enqueue import enqueue_after_commit
 from pipeline.services.idempotency import IdempotentRequest, Reply, reply, run_once
 from pipeline.services.message_request import SendMessageRequest
@@ -130,7 +130,7 @@ def submit_message(
     """Accept a message in one transaction, then enqueue its delivery."""
     message_id = uuid.uuid4()
     timings = Timings()
-    with tracer.start_as_current_span("intake"):
+    with span("intake"):
         # The writes are one statement, atomic by itself: run it in autocommit mode, one
         # round trip instead of BEGIN, the statement and COMMIT. (The reply_to check before
         # it only reads a message's owner, which never changes.)
@@ -162,7 +162,7 @@ def submit_message_once(
         done.append((accepted, channel))
         return reply(202, accepted.body())
 
-    with tracer.start_as_current_span("intake"):
+    with span("intake"):
         answer = run_once(db, principal, once, accept)
         timings.mark("write")
         if answer.replayed or not done:
