@@ -227,19 +227,17 @@ class Message(Base):
         ),
         Index("ix_messages_company_status", "company_id", "status", "created_at"),
         # Each conversation's messages still owed a send, in intake order: the claim's "is an
-        # earlier one still owed?" and "which is next in line" read only this small index.
+        # earlier one still owed?" and "which is next in line" read only this small index;
+        # the sweep and the oldest owed message read all of it.
         Index(
             "ix_messages_owed",
             "conversation_id",
             "seq",
             postgresql_where=sql("status = 'sending' AND deleted_at IS NULL"),
         ),
-        # The sweeper's scan: only messages still owed a send.
-        Index(
-            "ix_messages_sending",
-            "enqueued_at",
-            postgresql_where=sql("status = 'sending'"),
-        ),
+        # No index whose predicate is only `status = 'sending'`: every statement about owed
+        # messages implies it, and on stale statistics the planner chose it over the primary
+        # key and over this one, reading every owed message per send (migration 0009).
         # Room on each page for a row's next version: a claim or a lease change touches no
         # indexed column, and with room it is a HOT update that writes none of the indexes.
         {"postgresql_with": {"fillfactor": 80}},
