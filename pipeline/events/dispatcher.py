@@ -50,15 +50,19 @@ BUSY_POLL_S = 0.05
 
 # The outbox rows after the fan-out's cursor, of ended transactions only (see events.py),
 # become one delivery per subscribed, enabled endpoint of their company; the cursor moves
-# past them in the same statement. SKIP LOCKED: one process fans out at a time.
+# past them in the same statement. SKIP LOCKED: one process fans out at a time. The batch
+# is a LATERAL subquery so the cursor bounds the index scan: joined as a plain table, the
+# cursor was a filter over an index scan from the first event retained (3,561 buffers per
+# fan-out with 9,000 events retained, ten fan-outs a second).
 _FANOUT_SQL = """
 WITH cursor AS (
     SELECT txid, event_id FROM event_cursors WHERE name = 'fanout' FOR UPDATE SKIP LOCKED
 ), batch AS (
-    SELECT e.id, e.txid, e.company_id, e.type FROM events e, cursor c
-    WHERE (e.txid, e.id) > (c.txid, c.event_id)
-      AND e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
-    ORDER BY e.txid, e.id LIMIT %(limit)s
+    SELECT e.id, e.txid, e.company_id, e.type FROM cursor c, LATERAL (
+        SELECT e.id, e.txid, e.company_id, e.type FROM events e
+        WHERE (e.txid, e.id) > (c.txid, c.event_id)
+          AND e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
+        ORDER BY e.txid, e.id LIMIT %(limit)s) e
 ), fanned AS (
     INSERT INTO event_deliveries (event_id, endpoint_id)
     SELECT b.id, w.id FROM batch b JOIN webhook_endpoints w
