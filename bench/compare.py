@@ -53,6 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a Redis database for the naive pipeline's queue: its dramatiq:* keys are cleared",
     )
     parser.add_argument("--stall-seconds", type=float, default=60, help="give up after no read")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="lifecycle pairs (naive, then wapipe) in all; the lifecycle ratio is their median",
+    )
     parser.add_argument("--scaling", action="store_true", help="also wapipe with 10x messages")
     parser.add_argument(
         "--events",
@@ -97,6 +103,9 @@ def measure(opts: argparse.Namespace) -> Figures:
     for build in (naive_stack, wapipe_stack):
         stack = build(stack_opts)
         figures.pipelines[stack.name] = measure_pipeline(stack, opts, shape, blocks)
+    first = (figures.pipelines["naive"].lifecycle.rate, figures.pipelines["wapipe"].lifecycle.rate)
+    figures.rounds = [first, *(measure_round(stack_opts, opts, shape, blocks)
+                               for _ in range(opts.rounds - 1))]  # fmt: skip
     if opts.scaling:
         figures.scaling = measure_scaling(stack_opts, opts, shape, blocks, figures)
     if opts.events:
@@ -123,6 +132,22 @@ def measure_pipeline(
     finally:
         stack.forget_queue()  # the intake runs left jobs nobody will take
     return PipelineFigures(lifecycle, intake, at_80)
+
+
+def measure_round(
+    stack_opts: StackOptions, opts: argparse.Namespace, shape: Shape, blocks: PhoneBlocks
+) -> tuple[float, float]:
+    """One more lifecycle of each, naive first, on fresh databases: (naive, wapipe) msg/s."""
+    rates = []
+    for build in (naive_stack, wapipe_stack):
+        stack = build(stack_opts)
+        try:
+            with running(stack.api):
+                rates.append(_lifecycle(stack, opts, shape, blocks, opts.messages).rate)
+        finally:
+            stack.forget_queue()
+    naive, wapipe = rates
+    return naive, wapipe
 
 
 def _lifecycle(

@@ -25,6 +25,9 @@ def table(figures: Figures) -> str:
         _line(COLUMNS),
         *(_line(row) for row in _rows(figures, naive, wapipe)),
     ]
+    if len(figures.rounds) > 1:
+        each = ", ".join(f"{r:.2f}" for r in figures.lifecycle_ratios())
+        lines.append(f"lifecycle ratio of each round: {each} (the table's is their median)")
     if figures.scaling is not None:
         lines.extend(_scaling_lines(figures))
     if figures.events is not None:
@@ -48,7 +51,7 @@ def _rows(figures: Figures, naive: PipelineFigures, wapipe: PipelineFigures) -> 
     goals = figures.goals()
     return [
         ("whole lifecycle, msg/s", f"{n.rate:.1f}", f"{w.rate:.1f}",
-         _ratio(w.rate, n.rate), _goal(goals, "lifecycle")),
+         f"{figures.ratios()['lifecycle']:.2f}", _goal(goals, "lifecycle")),
         ("  first POST to all read, s", f"{n.seconds:.1f}", f"{w.seconds:.1f}", "", ""),
         ("  all posted after, s", f"{n.posting.seconds:.1f}", f"{w.posting.seconds:.1f}", "", ""),
         ("intake alone, req/s", f"{naive.intake.rate:.0f}", f"{wapipe.intake.rate:.0f}",
