@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from db.models import MessageStatusEvent, PendingStatus, table_of
+from db.models import PendingStatus, table_of
 from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
 from pipeline.observability.metrics import status_changed
@@ -25,7 +26,6 @@ from pipeline.services.statuses import ErrorInfo, StatusReport, history_row, pla
 from webhooks.payloads import StatusItem
 
 log = logging.getLogger("wapipe.webhooks")
-_history = table_of(MessageStatusEvent)
 _pending = table_of(PendingStatus)
 
 # The columns a status report can change, read under the row lock and written back at once.
@@ -233,9 +233,34 @@ class _Batch:
         record_message_events(self.session, message_event_rows(events))
         history += self.stale
         if history:
-            self.session.execute(insert(_history), history)
+            self.session.execute(_INSERT_HISTORY, _history_columns(history))
         if self.parked:
             self.session.execute(insert(_pending), self.parked)
+
+
+# A batch's history rows in one statement, in order: an executemany ran one INSERT per row
+# in PostgreSQL (three per message sent).
+_INSERT_HISTORY = text("""
+INSERT INTO message_status_history (message_id, status, source, applied, at, detail)
+SELECT h.message_id, h.status, h.source, h.applied, h.at, h.detail
+FROM unnest(CAST(:message_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:sources AS text[]),
+            CAST(:applied AS boolean[]), CAST(:ats AS timestamptz[]),
+            CAST(:details AS jsonb[]))
+     WITH ORDINALITY AS h(message_id, status, source, applied, at, detail, n)
+ORDER BY h.n
+""")
+
+
+def _history_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """history_row dicts as one array per column, for _INSERT_HISTORY."""
+    return {
+        "message_ids": [row["message_id"] for row in rows],
+        "statuses": [row["status"] for row in rows],
+        "sources": [row["source"] for row in rows],
+        "applied": [row["applied"] for row in rows],
+        "ats": [row["at"] for row in rows],
+        "details": [None if row["detail"] is None else Jsonb(row["detail"]) for row in rows],
+    }
 
 
 def _observe(message_id: uuid.UUID, report: StatusReport, queued_at: datetime) -> None:
