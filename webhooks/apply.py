@@ -21,7 +21,7 @@ from db.models import PendingStatus, table_of
 from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
 from pipeline.observability.metrics import status_changed
-from pipeline.services.events import message_event_rows, record_message_events
+from pipeline.services.events import record_message_events
 from pipeline.services.statuses import ErrorInfo, StatusReport, history_row, plan_status
 from webhooks.payloads import StatusItem
 
@@ -230,7 +230,7 @@ class _Batch:
         if changed:
             columns = {name: [row[name] for row in changed] for name in _STATE}
             self.session.execute(_UPDATE_SQL, {"id": [row["id"] for row in changed], **columns})
-        record_message_events(self.session, message_event_rows(events))
+        record_message_events(self.session, events)
         history += self.stale
         if history:
             self.session.execute(_INSERT_HISTORY, _history_columns(history))

@@ -4,8 +4,8 @@ the webhook processing, one trace from the API's request to the worker's send.
 Exported with OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set (the SDK reads the
 standard OTEL_* variables); otherwise no SDK is installed and `span` hands out one shared
 do-nothing context (the API's no-op span still attached and detached a context each time:
-a twentieth of a delivery's CPU for its four spans). The trace context travels in the job's options
-(W3C traceparent), so the worker's spans continue the request's trace.
+a twentieth of a delivery's CPU for its four spans). The trace context travels in the job's
+options (W3C traceparent), so the worker's spans continue the request's trace.
 """
 
 import os

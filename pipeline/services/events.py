@@ -12,7 +12,7 @@ with a lower id is then never skipped by a reader that has moved past it.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -80,21 +80,6 @@ def snapshot_returning_columns() -> list[Any]:
     return [_messages.c.id, _messages.c.company_id, *(_messages.c[n] for n in SNAPSHOT)]
 
 
-def message_event_rows(
-    changes: Iterable[tuple[uuid.UUID, uuid.UUID, Mapping[str, Any]]],
-) -> list[dict[str, Any]]:
-    """`message.status` rows for (message id, company id, state after the change)."""
-    return [
-        {
-            "company_id": company_id,
-            "type": MESSAGE_STATUS,
-            "message_id": message_id,
-            "data": {name: _jsonable(state.get(name)) for name in SNAPSHOT if name in state},
-        }
-        for message_id, company_id, state in changes
-    ]
-
-
 # The webhook applier's events in one statement, in the batch's order. An executemany ran
 # one INSERT per row in PostgreSQL (two per message sent).
 _INSERT_MESSAGE_EVENTS = text(f"""
@@ -106,13 +91,19 @@ ORDER BY e.n
 """)
 
 
-def record_message_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One INSERT of the `message.status` events ``rows`` (message_event_rows)."""
-    if rows:
+def record_message_events(
+    session: Session, changes: Sequence[tuple[uuid.UUID, uuid.UUID, Mapping[str, Any]]]
+) -> None:
+    """One INSERT of a `message.status` event per (message id, company id, state after the
+    change), in order."""
+    if changes:
         params = {
-            "company_ids": [row["company_id"] for row in rows],
-            "message_ids": [row["message_id"] for row in rows],
-            "datas": [Jsonb(row["data"]) for row in rows],
+            "company_ids": [company_id for _, company_id, _ in changes],
+            "message_ids": [message_id for message_id, _, _ in changes],
+            "datas": [
+                Jsonb({name: _jsonable(state.get(name)) for name in SNAPSHOT if name in state})
+                for _, _, state in changes
+            ],
         }
         session.execute(_INSERT_MESSAGE_EVENTS, params)
 
