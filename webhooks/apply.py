@@ -83,6 +83,17 @@ SELECT r.wamid, m.company_id, m.id FROM retired_wamids r JOIN messages m ON m.id
 WHERE r.wamid = ANY(CAST(:wamids AS text[]))
 """)
 
+# Statuses parked lately whose wamid a message of their company has by now: what neither
+# the record's look nor the applier's caught (see `apply_parked_known`). Only a status
+# parked after a record's snapshot can be missed, and no record runs for an hour: an
+# older one was seen by every record that could still commit.
+PARKED_LOOKBACK_S = 3600
+_KNOWN_PARKED_SQL = text("""
+SELECT DISTINCT p.provider_message_id FROM pending_statuses p
+JOIN messages m ON m.provider_message_id = p.provider_message_id AND m.company_id = p.company_id
+WHERE p.created_at > now() - make_interval(secs => :within)
+""")
+
 _ANY_PARKED_SQL = (
     "SELECT EXISTS (SELECT 1 FROM pending_statuses WHERE provider_message_id = %(w)s) AS any"
 )
@@ -276,10 +287,12 @@ def _observe(message_id: uuid.UUID, report: StatusReport, queued_at: datetime) -
 def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
     """Apply statuses parked under ``wamids`` whose wamid is recorded by now.
 
-    The applier calls it after committing the park; the worker, after committing a wamid,
-    looks for statuses parked under it (`apply_parked_for`). Whichever commits second is
-    seen by the other's later look, so no status stays parked for a known wamid, without a
-    lock shared by the two.
+    Three looks share the work, without a lock between the applier and the worker:
+    - the worker's record of a send tells whether statuses were parked under its wamid
+      (in the record's own snapshot), and the worker applies them;
+    - the applier, after committing a park, looks once: a record committed by then is seen;
+    - a status parked while a record ran, by an applier that looked before that record
+      committed, is missed by both: the sweep finds it (`apply_known_parked`).
     """
     if not wamids:
         return
@@ -290,6 +303,15 @@ def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
             for company_id, pnid, payload, webhook_id in taken
         ]
         apply_provider_statuses(session, statuses)
+
+
+def apply_known_parked(db: Database, within_s: float = PARKED_LOOKBACK_S) -> int:
+    """The sweep's look: apply statuses parked in the last ``within_s`` whose wamid is
+    recorded by now; how many wamids had some."""
+    with db.transaction() as session:
+        wamids = list(session.execute(_KNOWN_PARKED_SQL, {"within": within_s}).scalars())
+    apply_parked_known(db, wamids)
+    return len(wamids)
 
 
 def apply_parked_for(db: Database, wamid: str) -> None:

@@ -68,6 +68,7 @@ def maintenance_tasks(container: "Container") -> list[Task]:
             "messages": len(report.messages),
             "taken_over": report.taken_over,
             "webhooks": len(report.webhooks),
+            "parked": report.parked,
             "enqueue_errors": report.enqueue_errors,
             "again": len(report.messages) >= batch,
         }

@@ -34,6 +34,7 @@ def _as_json(report: SweepReport) -> str:
             "enqueue_errors": report.enqueue_errors,
             "taken_over": report.taken_over,
             "expired_idempotency_keys": report.expired_idempotency_keys,
+            "parked": report.parked,
         }
     )
 

@@ -36,7 +36,7 @@ from pipeline.services.leases import LeaseBook
 from pipeline.services.owed import head_of_line
 from pipeline.services.ports import ChannelPace, PacingUnavailable, SendGate, TaskQueue
 from pipeline.services.statuses import ErrorInfo, StatusReport, apply_status, plan_status
-from webhooks.apply import apply_parked_for
+from webhooks.apply import apply_parked_for, apply_parked_known
 
 log = logging.getLogger("wapipe.delivery")
 _messages = table_of(Message)
@@ -119,7 +119,8 @@ ORDER BY seq LIMIT 1
 # planned (from the state the claim saw), its history row and the attempt, guarded by that
 # state. Under our lease only a webhook or an operator can change the row, and both move it
 # out of `sending`; then the guard fails and the change is made under a row lock instead.
-# It also names the conversation's next message owed a send, and writes its event (outbox).
+# It also names the conversation's next message owed a send, writes its event (outbox),
+# and tells whether statuses are parked under the wamid (their webhook overtook this record).
 _RECORD_SENT_SQL = f"""
 WITH changed AS (
     UPDATE messages SET status = %(status)s, sent_at = %(sent_at)s,
@@ -141,7 +142,9 @@ WITH changed AS (
 SELECT (SELECT n.id FROM messages n
         WHERE n.conversation_id = changed.conversation_id AND n.id <> changed.id
           AND n.status = 'sending' AND n.deleted_at IS NULL
-        ORDER BY n.seq LIMIT 1) AS next_id
+        ORDER BY n.seq LIMIT 1) AS next_id,
+       EXISTS (SELECT 1 FROM pending_statuses p
+               WHERE p.provider_message_id = %(wamid)s) AS parked
 FROM changed
 """
 
@@ -480,10 +483,16 @@ class Deliverer:
         )
         if rows and decision.applied:
             status_changed(Status.SENT, Source.WORKER, claim.queued_at)
-        next_id = rows[0].next_id if rows else self._record_sent_locked(claim, wamid, report)
-        # Statuses parked under this wamid before it was recorded (after the commit above,
-        # so an applier parking one now either sees the wamid or is seen here).
-        apply_parked_for(self.db, wamid)
+        if rows:
+            next_id = rows[0].next_id
+            # Statuses parked before the record's snapshot. One parked while it ran (by an
+            # applier that looked before our commit, committing after our look) is taken
+            # by that applier's look after its commit, or else by the next sweep.
+            if rows[0].parked:
+                apply_parked_known(self.db, [wamid])
+        else:
+            next_id = self._record_sent_locked(claim, wamid, report)
+            apply_parked_for(self.db, wamid)  # after the commit: see apply_parked_known
         if next_id is not None:
             enqueue_after_commit(self.queue, [next_id], claim.channel)
 

@@ -28,6 +28,7 @@ from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.nodes import EXPIRE_DEAD_LEASES_SQL
 from pipeline.services.owed import head_of_line
 from pipeline.services.ports import ChannelPace, TaskQueue
+from webhooks.apply import apply_known_parked
 from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
@@ -79,12 +80,15 @@ class SweepReport:
     expired_idempotency_keys: int = 0
     # Messages whose worker node died holding them (part of `messages`).
     taken_over: int = 0
+    # wamids whose parked statuses were applied: parked while their send was recorded.
+    parked: int = 0
 
     def __str__(self) -> str:
         return (
             f"re-enqueued {len(self.messages)} message(s); applied {len(self.webhooks)} "
             f"overdue webhook deliver{'y' if len(self.webhooks) == 1 else 'ies'}"
             + (f"; {self.enqueue_errors} enqueue error(s)" if self.enqueue_errors else "")
+            + (f"; applied statuses parked under {self.parked} wamid(s)" if self.parked else "")
         )
 
 
@@ -108,13 +112,14 @@ def sweep(
     messages = list(jobs_to_make)
     report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
     report.taken_over = len(taken_over)
+    report.parked = apply_known_parked(db)
     # Each channel's messages spread over its send slots: after a Redis wipe, a company's
     # whole backlog must not stand in front of another company's messages.
     # A broker still down: the bumped `enqueued_at` brings them back one sweep later.
     report.enqueue_errors = enqueue_by_channel(queue, jobs_to_make.items())
     if purge_keys:  # keys past their 24 hours answer nothing any more
         report.expired_idempotency_keys = purge_idempotency_keys(db)
-    if messages or report.webhooks:
+    if messages or report.webhooks or report.parked:
         log.info("%s", report)
     return report
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from db.models import Conversation, Message, PendingStatus, WebhookDelivery
 from pipeline.bootstrap import Container
 from pipeline.services.delivery import Claim, Deliverer
+from pipeline.services.sweeper import sweep
 from tests.conftest import APP_SECRET, VERIFY_TOKEN, Tenant
 from tests.support import PAYLOADS, new_phone, signed_headers, status, status_body
 from webhooks.apply import apply_parked_known
@@ -378,3 +379,38 @@ def test_inbound_messages_are_stored_once_and_raise_unread(
     assert rows[0].direction == "inbound"
     assert rows[0].text == "Hi, is my order on its way?"
     assert rows[0].unread_count == 1
+
+
+def test_a_status_parked_before_the_send_is_recorded_is_applied_by_the_record(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    # The webhook overtook the worker: its status waits under the wamid, and the record of
+    # the send (through its lease, the usual path) finds and applies it.
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    _park(container, tenant, wamid, "delivered")
+    deliverer = Deliverer(
+        container.db, container.provider, container.queue, container.settings, "test"
+    )
+    claim = deliverer._claim(uuid.UUID(message_id))
+    assert claim is not None
+    deliverer._record_sent(claim, wamid)
+    message = _message(client, tenant, message_id)
+    assert message["status"] == "delivered"
+    assert [h["source"] for h in message["history"] if h["status"] == "sent"] == ["worker"]
+    assert _parked(container, wamid) == 0
+
+
+def test_a_status_parked_while_the_worker_recorded_its_wamid_is_applied_by_the_sweep(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    # The race both looks miss: the record's snapshot predates the park, and the applier
+    # looked before the record committed. The sweep finds it.
+    message_id = _new_message(client, tenant)
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    _record_wamid(container, message_id, wamid)
+    _park(container, tenant, wamid, "read")
+    report = sweep(container.db, container.queue, grace_seconds=3600)
+    assert report.parked == 1
+    assert _message(client, tenant, message_id)["status"] == "read"
+    assert _parked(container, wamid) == 0
