@@ -2,6 +2,7 @@
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 
 from pipeline.config import Settings
 
@@ -24,4 +25,7 @@ def make_broker(settings: Settings) -> RedisBroker:
         # Dead workers' jobs are requeued only during "maintenance", which Dramatiq runs on
         # 0.1% of commands by default: minutes on a quiet queue. 2% costs one cheap ZRANGE.
         maintenance_chance=20_000,
+        # Dramatiq's defaults less AgeLimit, Callbacks and Pipelines, which no actor of ours
+        # uses: every hook of every job (enqueue, process, ack) goes through each middleware.
+        middleware=[TimeLimit(), ShutdownNotifications(), Retries()],
     )
