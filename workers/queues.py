@@ -20,6 +20,8 @@ from workers.broker import DELIVERIES, QUEUES
 # A delivery job's first argument is the message id (workers/actors.py); Dramatiq encodes
 # a job as JSON with `args` right after the actor's name.
 _FIRST_ARG = re.compile(rb'"args":\s*\["([0-9a-f-]{36})"')
+# Jobs read per round trip when learning their message ids.
+_READ_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class RedisQueues:
         self._client = broker.client
         self._namespace = broker.namespace
         self.queues = queues
+        # Delivery jobs seen by delivery_message_ids: Redis job id -> message id.
+        self._message_of: dict[bytes, uuid.UUID] = {}
 
     def _key(self, queue: str, suffix: str = "") -> str:
         return f"{self._namespace}:{queue}{suffix}"
@@ -75,16 +79,34 @@ class RedisQueues:
         """Messages with a delivery job not yet acknowledged: ready, delayed, or taken by a
         worker (alive or dead: a dead worker's jobs go back to the queue by themselves).
 
-        Both hashes are read in one MULTI: a job moving between them (a retry into the
-        delay queue, a due job out of it) is written to the new one before it leaves the
-        old, so an atomic read sees it at least once.
+        Both hashes' job ids are read in one MULTI: a job moving between them (a retry into
+        the delay queue, a due job out of it) is written to the new one before it leaves the
+        old, so an atomic read sees it at least once. A job's message id is read once, when
+        the job is first seen, and remembered while the job lasts: reading and parsing every
+        job at each sweep cost 0.8 s a sweep under a backlog of 8,000. A job acknowledged
+        between the two reads is not counted, as if it had been before the first.
         """
+        ready, delayed = self._key(DELIVERIES, ".msgs"), self._key(DELIVERIES, ".DQ.msgs")
         pipe = self._client.pipeline(transaction=True)
-        pipe.hvals(self._key(DELIVERIES, ".msgs"))
-        pipe.hvals(self._key(DELIVERIES, ".DQ.msgs"))
-        ready_or_taken, delayed = pipe.execute()
-        found = (_FIRST_ARG.search(job) for job in (*ready_or_taken, *delayed))
-        return {uuid.UUID(match.group(1).decode()) for match in found if match}
+        pipe.hkeys(ready)
+        pipe.hkeys(delayed)
+        ready_jobs, delayed_jobs = pipe.execute()
+        jobs = {*ready_jobs, *delayed_jobs}
+        self._message_of = {job: m for job, m in self._message_of.items() if job in jobs}
+        self._learn([job for job in jobs if job not in self._message_of], ready, delayed)
+        return set(self._message_of.values())
+
+    def _learn(self, jobs: list[bytes], ready: str, delayed: str) -> None:
+        """Read the message ids of ``jobs`` (from either hash: one may have moved since)."""
+        for start in range(0, len(jobs), _READ_CHUNK):
+            chunk = jobs[start : start + _READ_CHUNK]
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hmget(ready, chunk)
+            pipe.hmget(delayed, chunk)
+            in_ready, in_delayed = pipe.execute()
+            for job, body in zip(chunk, map(_either, in_ready, in_delayed), strict=True):
+                if body is not None and (match := _FIRST_ARG.search(body)):
+                    self._message_of[job] = uuid.UUID(match.group(1).decode())
 
     def dead_letters(self, queue: str) -> list[DeadLetter]:
         """The queue's dead letters, in the order they died."""
@@ -130,3 +152,7 @@ class RedisQueues:
 def queue_depths(broker: RedisBroker) -> dict[str, dict[str, int]]:
     """Every queue's depths as plain fields (what `wapipe stats --json` shows)."""
     return {queue: asdict(depth) for queue, depth in RedisQueues(broker).depths().items()}
+
+
+def _either(first: bytes | None, second: bytes | None) -> bytes | None:
+    return first if first is not None else second

@@ -177,6 +177,23 @@ def test_a_dead_nodes_lease_is_given_up_at_once_and_its_message_enqueued(
     assert uuid.UUID(dead_id) in RedisQueues(container.broker).delivery_message_ids()
 
 
+def test_the_queued_jobs_read_stays_true_as_jobs_come_and_go(
+    container: Container, client: FlaskClient, tenant: Tenant
+) -> None:
+    # One reader across sweeps, as the leader keeps it: what it remembers of a job must
+    # leave with the job.
+    container.broker.flush_all()
+    jobs = RedisQueues(container.broker)
+    first = uuid.UUID(send_message(client, tenant))
+    assert jobs.delivery_message_ids() == {first}
+    container.broker.flush_all()  # its job is gone
+    second = uuid.UUID(send_message(client, tenant))
+    container.queue.enqueue_delivery(first, delay_ms=60_000)  # a delayed job of its own
+    assert jobs.delivery_message_ids() == {first, second}
+    container.broker.flush_all()
+    assert jobs.delivery_message_ids() == set()
+
+
 def test_the_sweep_enqueues_what_redis_lost_without_waiting_and_never_doubles_a_queued_job(
     container: Container, client: FlaskClient, tenant: Tenant
 ) -> None:
