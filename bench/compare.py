@@ -180,14 +180,17 @@ def measure_scaling(
     blocks: PhoneBlocks,
     figures: Figures,
 ) -> Scaling:
-    """wapipe's N-message run above against a fresh 10 N run."""
-    stack = wapipe_stack(stack_opts)
-    try:
-        with running(stack.api):
-            big = _lifecycle(stack, opts, shape, blocks, 10 * opts.messages)
-    finally:
-        stack.forget_queue()
-    return Scaling(small=figures.pipelines["wapipe"].lifecycle, big=big)
+    """wapipe's N-message run above and a fresh one after, against a fresh 10 N run."""
+    runs = []
+    for messages in (10 * opts.messages, opts.messages):
+        stack = wapipe_stack(stack_opts)
+        try:
+            with running(stack.api):
+                runs.append(_lifecycle(stack, opts, shape, blocks, messages))
+        finally:
+            stack.forget_queue()
+    big, small_after = runs
+    return Scaling(small=figures.pipelines["wapipe"].lifecycle, big=big, small_after=small_after)
 
 
 def measure_events(

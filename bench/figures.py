@@ -47,12 +47,29 @@ class PipelineFigures:
 
 @dataclass
 class Scaling:
+    """wapipe's N-message run, a 10 N run, and another N run after it (fresh databases):
+    the big run is measured against the mean of the two small ones around it, so a machine
+    that slows down or speeds up during the runs does not pass for cost that grows."""
+
     small: Lifecycle
     big: Lifecycle
+    small_after: Lifecycle
+
+    @property
+    def small_seconds(self) -> float:
+        return (self.small.seconds + self.small_after.seconds) / 2
 
     @property
     def time_ratio(self) -> float:
-        return self.big.seconds / self.small.seconds
+        return self.big.seconds / self.small_seconds
+
+    def cpu_per_message_ratio(self, user: str) -> float:
+        """CPU per message of ``user`` (a key of cpu_seconds), big run over small runs."""
+
+        def per_message(*runs: Lifecycle) -> float:
+            return sum(r.cpu_seconds.get(user, 0.0) for r in runs) / sum(r.messages for r in runs)
+
+        return per_message(self.big) / per_message(self.small, self.small_after)
 
     def worker_rss_mb(self) -> dict[str, float]:
         return {f"{p}%": round(self.big.worker_rss_at(p / 100) / MB, 1) for p in (10, 50, 100)}
@@ -60,6 +77,14 @@ class Scaling:
     def to_dict(self) -> dict[str, Any]:
         return {
             "small": {"messages": self.small.messages, "seconds": round(self.small.seconds, 2)},
+            "small_after": {
+                "messages": self.small_after.messages,
+                "seconds": round(self.small_after.seconds, 2),
+            },
+            "cpu_per_message_ratio": {
+                user: round(self.cpu_per_message_ratio(user), 3)
+                for user in ("api", "worker", "services", "fake")
+            },
             "big": self.big.to_dict(),
             "time_ratio": round(self.time_ratio, 2),
             "worker_rss_mb": self.worker_rss_mb(),

@@ -77,10 +77,15 @@ def _scaling_lines(figures: Figures) -> list[str]:
     assert figures.scaling is not None
     scaling, goals = figures.scaling, figures.goals()
     rss = scaling.worker_rss_mb()
+    cpu = {user: scaling.cpu_per_message_ratio(user) for user in ("api", "worker", "fake")}
     return [
-        f"scaling (wapipe): {scaling.small.messages} messages in {scaling.small.seconds:.1f}s, "
-        f"{scaling.big.messages} in {scaling.big.seconds:.1f}s: ratio {scaling.time_ratio:.2f} "
+        f"scaling (wapipe): {scaling.small.messages} messages in {scaling.small.seconds:.1f}s "
+        f"and, after, {scaling.small_after.seconds:.1f}s; {scaling.big.messages} in "
+        f"{scaling.big.seconds:.1f}s: ratio {scaling.time_ratio:.2f} "
         f"(goal {GOALS['scaling'].text}: {_met(goals['scaling']['met'])})",
+        "  CPU per message, big run over small runs: "
+        + ", ".join(f"{user} {ratio:.2f}" for user, ratio in cpu.items())
+        + " (the fake's work per message does not depend on the run: its figure is the machine)",
         "  worker RSS at 10% / 50% / 100% of the big run, MB: "
         + " / ".join(f"{v:.0f}" for v in rss.values()),
     ]
