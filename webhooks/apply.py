@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from db.json_rows import rows_json
 from db.models import PendingStatus, table_of
 from db.session import Database
 from pipeline.domain.statuses import PROVIDER_STATUSES, RANK, Source, Status
@@ -55,9 +55,9 @@ ORDER BY id FOR UPDATE
 _UPDATE_SQL = text(
     "UPDATE messages m SET updated_at = now(), "
     + ", ".join(f"{name} = v.{name}" for name in _STATE)
-    + " FROM unnest(CAST(:id AS uuid[]), "
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in zip(_STATE, _TYPES, strict=True))
-    + f") AS v(id, {', '.join(_STATE)}) WHERE m.id = v.id"
+    + " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, "
+    + ", ".join(f"{name} {kind}" for name, kind in zip(_STATE, _TYPES, strict=True))
+    + ") WHERE m.id = v.id"
 )
 
 # Statuses parked under a wamid this batch adopted, for the message's company only: a
@@ -239,12 +239,12 @@ class _Batch:
             if row != before:
                 changed.append(row)
         if changed:
-            columns = {name: [row[name] for row in changed] for name in _STATE}
-            self.session.execute(_UPDATE_SQL, {"id": [row["id"] for row in changed], **columns})
+            states = ({"id": row["id"], **{name: row[name] for name in _STATE}} for row in changed)
+            self.session.execute(_UPDATE_SQL, {"rows": rows_json(states)})
         record_message_events(self.session, events)
         history += self.stale
         if history:
-            self.session.execute(_INSERT_HISTORY, _history_columns(history))
+            self.session.execute(_INSERT_HISTORY, {"rows": rows_json(history)})
         if self.parked:
             self.session.execute(insert(_pending), self.parked)
 
@@ -254,24 +254,12 @@ class _Batch:
 _INSERT_HISTORY = text("""
 INSERT INTO message_status_history (message_id, status, source, applied, at, detail)
 SELECT h.message_id, h.status, h.source, h.applied, h.at, h.detail
-FROM unnest(CAST(:message_ids AS uuid[]), CAST(:statuses AS text[]), CAST(:sources AS text[]),
-            CAST(:applied AS boolean[]), CAST(:ats AS timestamptz[]),
-            CAST(:details AS jsonb[]))
+FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+                AS (message_id uuid, status text, source text, applied boolean,
+                    at timestamptz, detail jsonb))
      WITH ORDINALITY AS h(message_id, status, source, applied, at, detail, n)
 ORDER BY h.n
 """)
-
-
-def _history_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """history_row dicts as one array per column, for _INSERT_HISTORY."""
-    return {
-        "message_ids": [row["message_id"] for row in rows],
-        "statuses": [row["status"] for row in rows],
-        "sources": [row["source"] for row in rows],
-        "applied": [row["applied"] for row in rows],
-        "ats": [row["at"] for row in rows],
-        "details": [None if row["detail"] is None else Jsonb(row["detail"]) for row in rows],
-    }
 
 
 def _observe(message_id: uuid.UUID, report: StatusReport, queued_at: datetime) -> None:

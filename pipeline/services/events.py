@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import Insert, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
+from db.json_rows import rows_json
 from db.models import Conversation, Event, Message, table_of
 from pipeline.services import conversation_queries
 from pipeline.services.messages import message_view
@@ -85,8 +85,9 @@ def snapshot_returning_columns() -> list[Any]:
 _INSERT_MESSAGE_EVENTS = text(f"""
 INSERT INTO events (company_id, type, message_id, data)
 SELECT e.company_id, '{MESSAGE_STATUS}', e.message_id, e.data
-FROM unnest(CAST(:company_ids AS uuid[]), CAST(:message_ids AS uuid[]),
-            CAST(:datas AS jsonb[])) WITH ORDINALITY AS e(company_id, message_id, data, n)
+FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb))
+                AS (company_id uuid, message_id uuid, data jsonb))
+     WITH ORDINALITY AS e(company_id, message_id, data, n)
 ORDER BY e.n
 """)
 
@@ -97,15 +98,15 @@ def record_message_events(
     """One INSERT of a `message.status` event per (message id, company id, state after the
     change), in order."""
     if changes:
-        params = {
-            "company_ids": [company_id for _, company_id, _ in changes],
-            "message_ids": [message_id for message_id, _, _ in changes],
-            "datas": [
-                Jsonb({name: _jsonable(state.get(name)) for name in SNAPSHOT if name in state})
-                for _, _, state in changes
-            ],
-        }
-        session.execute(_INSERT_MESSAGE_EVENTS, params)
+        rows = (
+            {
+                "company_id": company_id,
+                "message_id": message_id,
+                "data": {name: state.get(name) for name in SNAPSHOT if name in state},
+            }
+            for message_id, company_id, state in changes
+        )
+        session.execute(_INSERT_MESSAGE_EVENTS, {"rows": rows_json(rows)})
 
 
 def record_conversation_event(
