@@ -290,15 +290,22 @@ def _record_wamid(container: Container, message_id: str, wamid: str) -> None:
         )
 
 
-def test_a_status_parked_as_the_worker_records_its_wamid_is_applied_by_the_recheck(
-    client: FlaskClient, tenant: Tenant, container: Container
-) -> None:
-    # The race no lock is shared against: the worker commits the wamid and finds nothing
-    # parked; the applier, which looked before that commit, parks the status after it.
+def _parked_after_the_record(
+    client: FlaskClient, tenant: Tenant, container: Container, state: str
+) -> tuple[str, str]:
+    """The race no lock is shared against: the worker commits the wamid and finds nothing
+    parked; the applier, which looked before that commit, parks a status after it."""
     message_id = _new_message(client, tenant)
     wamid = f"wamid.{uuid.uuid4().hex}"
     _record_wamid(container, message_id, wamid)
-    _park(container, tenant, wamid, "delivered")
+    _park(container, tenant, wamid, state)
+    return message_id, wamid
+
+
+def test_a_status_parked_as_the_worker_records_its_wamid_is_applied_by_the_recheck(
+    client: FlaskClient, tenant: Tenant, container: Container
+) -> None:
+    message_id, wamid = _parked_after_the_record(client, tenant, container, "delivered")
     apply_parked_known(container.db, [wamid])  # what the applier does after its commit
     message = _message(client, tenant, message_id)
     assert message["status"] == "delivered"
@@ -404,12 +411,9 @@ def test_a_status_parked_before_the_send_is_recorded_is_applied_by_the_record(
 def test_a_status_parked_while_the_worker_recorded_its_wamid_is_applied_by_the_sweep(
     client: FlaskClient, tenant: Tenant, container: Container
 ) -> None:
-    # The race both looks miss: the record's snapshot predates the park, and the applier
-    # looked before the record committed. The sweep finds it.
-    message_id = _new_message(client, tenant)
-    wamid = f"wamid.{uuid.uuid4().hex}"
-    _record_wamid(container, message_id, wamid)
-    _park(container, tenant, wamid, "read")
+    # Both looks missed it: the record's snapshot predates the park, and the applier looked
+    # before the record committed. The sweep finds it.
+    message_id, wamid = _parked_after_the_record(client, tenant, container, "read")
     report = sweep(container.db, container.queue, grace_seconds=3600)
     assert report.parked == 1
     assert _message(client, tenant, message_id)["status"] == "read"
