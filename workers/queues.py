@@ -83,8 +83,9 @@ class RedisQueues:
         the delay queue, a due job out of it) is written to the new one before it leaves the
         old, so an atomic read sees it at least once. A job's message id is read once, when
         the job is first seen, and remembered while the job lasts: reading and parsing every
-        job at each sweep cost 0.8 s a sweep under a backlog of 8,000. A job acknowledged
-        between the two reads is not counted, as if it had been before the first.
+        job took 16 ms a sweep at 4,000 queued jobs (a quiet machine), the ids alone 6 ms. A
+        job acknowledged between the two reads is not counted, as if it had been before the
+        first.
         """
         ready, delayed = self._key(DELIVERIES, ".msgs"), self._key(DELIVERIES, ".DQ.msgs")
         pipe = self._client.pipeline(transaction=True)
