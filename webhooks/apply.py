@@ -280,7 +280,7 @@ def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
       (in the record's own snapshot), and the worker applies them;
     - the applier, after committing a park, looks once: a record committed by then is seen;
     - a status parked while a record ran, by an applier that looked before that record
-      committed, is missed by both: the sweep finds it (`apply_known_parked`).
+      committed, is missed by both: the sweep finds it (`apply_recently_parked`).
     """
     if not wamids:
         return
@@ -293,7 +293,7 @@ def apply_parked_known(db: Database, wamids: Sequence[str]) -> None:
         apply_provider_statuses(session, statuses)
 
 
-def apply_known_parked(db: Database, within_s: float = PARKED_LOOKBACK_S) -> int:
+def apply_recently_parked(db: Database, within_s: float = PARKED_LOOKBACK_S) -> int:
     """The sweep's look: apply statuses parked in the last ``within_s`` whose wamid is
     recorded by now; how many wamids had some."""
     with db.transaction() as session:
@@ -303,8 +303,10 @@ def apply_known_parked(db: Database, within_s: float = PARKED_LOOKBACK_S) -> int
 
 
 def apply_parked_for(db: Database, wamid: str) -> None:
-    """After the worker committed ``wamid``: apply the statuses parked under it."""
-    # Almost always none: one cheap look in autocommit, on the worker's path for every send.
+    """After the worker committed ``wamid`` under a row lock (a webhook or an operator
+    changed the message during the send): apply the statuses parked under it."""
+    # Almost always none: one cheap look in autocommit. (The usual record of a send tells
+    # by itself whether any are parked.)
     if not db.run(_ANY_PARKED_SQL, {"w": wamid})[0].any:
         return
     apply_parked_known(db, [wamid])

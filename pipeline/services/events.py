@@ -102,7 +102,7 @@ def record_message_events(
             {
                 "company_id": company_id,
                 "message_id": message_id,
-                "data": {name: state.get(name) for name in SNAPSHOT if name in state},
+                "data": {name: state[name] for name in SNAPSHOT if name in state},
             }
             for message_id, company_id, state in changes
         )

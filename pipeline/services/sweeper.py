@@ -28,7 +28,7 @@ from pipeline.services.idempotency import purge_idempotency_keys
 from pipeline.services.nodes import EXPIRE_DEAD_LEASES_SQL
 from pipeline.services.owed import head_of_line
 from pipeline.services.ports import ChannelPace, TaskQueue
-from webhooks.apply import apply_known_parked
+from webhooks.apply import apply_recently_parked
 from webhooks.service import apply_pending_deliveries
 
 log = logging.getLogger("wapipe.sweeper")
@@ -112,7 +112,7 @@ def sweep(
     messages = list(jobs_to_make)
     report = SweepReport(messages, apply_pending_deliveries(db, batch, grace_seconds))
     report.taken_over = len(taken_over)
-    report.parked = apply_known_parked(db)
+    report.parked = apply_recently_parked(db)
     # Each channel's messages spread over its send slots: after a Redis wipe, a company's
     # whole backlog must not stand in front of another company's messages.
     # A broker still down: the bumped `enqueued_at` brings them back one sweep later.
