@@ -8,24 +8,15 @@ from collections.abc import Callable, Iterable
 from types import FrameType, TracebackType
 from typing import Self
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from fakeprovider.app import create_app
 from fakeprovider.callbacks import WebhookDispatcher
 from fakeprovider.config import FakeConfig
+from fakeprovider.http11 import KeepAliveWSGIServer
 from fakeprovider.state import FakeState
 
 # (phone_number_id, access_token, display_phone_number)
 ChannelSpec = tuple[str, str, str]
 API_VERSION = "v21.0"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    # HTTP/1.1 lets keep-alive clients talk to us (werkzeug still closes after each response).
-    protocol_version = "HTTP/1.1"
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Per-request access logs would slow benchmarks; errors are still logged."""
 
 
 class FakeProvider:
@@ -47,7 +38,7 @@ class FakeProvider:
         self.dispatcher = WebhookDispatcher(self.state)
         self._stopping = threading.Event()
         self.app = create_app(self.state, self.dispatcher, self._stopping)
-        self._server: BaseWSGIServer | None = None
+        self._server: KeepAliveWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def add_channel(self, phone_number_id: str, access_token: str, display: str = "") -> None:
@@ -66,11 +57,7 @@ class FakeProvider:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("fake provider already started")
-        server = make_server(
-            self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        # Hung (timeout_rate) requests must not make server_close wait for their threads.
-        server.block_on_close = False  # type: ignore[attr-defined]
+        server = KeepAliveWSGIServer(self.host, self.port, self.app)
         self.port = server.server_port
         self._server = server
         self.dispatcher.start()
@@ -85,6 +72,7 @@ class FakeProvider:
         self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
+            self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.dispatcher.stop()

@@ -136,6 +136,10 @@ def configure(log_format: str = "", level: int = logging.INFO) -> None:
     pipe to their parent: keep the stream, change the format); add one to stderr if none."""
     chosen = log_format or ("text" if sys.stderr.isatty() else "json")
     formatter: logging.Formatter = JsonFormatter() if chosen == "json" else TextFormatter()
+    # Where a line was written (file, line, function), the thread's name and the process id
+    # are in no line: Python's logging docs list these switches for not gathering them.
+    logging._srcfile = None  # no walk up the caller's frames
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from click.testing import CliRunner
 
 from fakeprovider import FakeConfig, FakeProvider
 from fakeprovider.latency import LatencyRecorder
+from fakeprovider.server import API_VERSION
 from pipeline.cli.fake_provider import fake_provider, parse_channel
 from webhooks.signature import is_valid_signature
 
@@ -509,6 +511,61 @@ def test_concurrent_keepalive_clients(fake: FakeProvider) -> None:
         wamids = [w for batch in pool.map(burst, range(8)) for w in batch]
     assert len(set(wamids)) == 200
     assert admin(fake, "GET", "/_fake/sends")["accepted"] == 200
+
+
+def _post_raw(conn: http.client.HTTPConnection, body: dict[str, Any]) -> http.client.HTTPResponse:
+    data = json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    conn.request("POST", f"/{API_VERSION}/{PNID}/messages", body=data, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def test_one_connection_carries_many_sends(fake: FakeProvider) -> None:
+    """As Meta's Graph API does, the fake keeps a connection open between requests, however
+    large or unread a body was (a send costs no new TCP handshake)."""
+    admin(fake, "PATCH", "/_fake/config", {"send_statuses": False})
+    conn = http.client.HTTPConnection(fake.host, fake.port, timeout=5)
+    try:
+        _post_raw(conn, message(biz="first"))
+        local = conn.sock.getsockname()
+        answers = [_post_raw(conn, message(biz=f"k{i}", pad="x" * 70_000)) for i in range(20)]
+        conn.request("GET", "/_fake/sends")  # a GET between POSTs, on the same socket
+        assert json.loads(conn.getresponse().read())["accepted"] == 21
+        assert conn.sock.getsockname() == local  # never reconnected
+    finally:
+        conn.close()
+    assert [a.status for a in answers] == [200] * 20
+    assert all(a.getheader("Connection") != "close" for a in answers)
+
+
+def test_a_stopped_fake_ends_kept_alive_connections(receiver: Receiver) -> None:
+    config = FakeConfig(webhook_url=receiver.url, app_secret=SECRET, send_statuses=False)
+    fake = FakeProvider(config, channels=[(PNID, TOKEN, DISPLAY)]).start()
+    conn = http.client.HTTPConnection(fake.host, fake.port, timeout=5)
+    try:
+        assert _post_raw(conn, message()).status == 200
+        fake.stop()
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            _post_raw(conn, message())
+    finally:
+        conn.close()
+        fake.stop()
+
+
+def test_a_chunked_body_is_refused_and_the_connection_closed(fake: FakeProvider) -> None:
+    conn = http.client.HTTPConnection(fake.host, fake.port, timeout=5)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Transfer-Encoding": "chunked"}
+        conn.request("POST", f"/{API_VERSION}/{PNID}/messages", body=iter([b"{}"]),
+                     headers=headers, encode_chunked=True)  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert response.status == 411
+    assert response.getheader("Connection") == "close"
 
 
 def test_cli_channel_parsing_and_help() -> None:

@@ -1,6 +1,7 @@
 """Requests a second per API key: 429 RATE_LIMITED with Retry-After beyond it, per key."""
 
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -86,4 +87,35 @@ def test_the_bucket_holds_twice_the_rate_and_refills(settings: Settings) -> None
     refused = [limiter.check(key, 10) for _ in range(3)]
     assert not all(v.allowed for v in refused)
     wait_for(lambda: limiter.check(key, 10).allowed, timeout=1, what="a token after 0.1 s")
+    client.close()
+
+
+def test_a_process_takes_a_hundredth_of_a_seconds_tokens_at_once(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    limiter = ApiRateLimiter(client, settings.wapipe_queue_namespace, 500.0)
+    key = uuid.uuid4()
+    bucket = f"{settings.wapipe_queue_namespace}:ratelimit:{key.hex}"
+    assert limiter.check(key, 500).allowed  # takes 5 tokens from Redis, spends one
+    client.delete(bucket)
+    assert all(limiter.check(key, 500).allowed for _ in range(4))
+    assert not client.exists(bucket)  # the four were this process's own: Redis untouched
+    assert limiter.check(key, 500).allowed
+    assert client.exists(bucket)  # the sixth went to Redis again
+    client.close()
+
+
+def test_processes_taking_tokens_ahead_never_let_more_through_than_the_bucket(
+    settings: Settings,
+) -> None:
+    """Two API processes share a key's bucket: together they pass what it holds (twice the
+    rate, plus its refill meanwhile), and lose at most the tokens each holds unspent."""
+    client = redis.Redis.from_url(settings.redis_url)
+    processes = [ApiRateLimiter(client, settings.wapipe_queue_namespace, 500.0) for _ in "ab"]
+    key, rate = uuid.uuid4(), 500
+    started = time.monotonic()
+    allowed = sum(processes[i % 2].check(key, rate).allowed for i in range(3000))
+    elapsed = time.monotonic() - started
+    burst, held_per_process = 2 * rate, rate // 100
+    assert allowed <= burst + rate * elapsed + 1
+    assert allowed >= burst - 2 * held_per_process
     client.close()
