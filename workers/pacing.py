@@ -31,7 +31,8 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 """
 
 # Reserve the next `count` slots: from the later of now, the channel's next free slot and
-# the end of a hold; sets `first` (the first slot) and `interval` (ms between slots).
+# the end of a hold; sets `first` (the first slot) and `interval` (ms between slots). The
+# intake's enqueue runs it and writes each job into its slot (workers/slotted.py).
 # KEYS[1] `next`, KEYS[2] `hold`; ARGV[1] rate, ARGV[2] window, ARGV[3] count.
 RESERVE_SLOTS_LUA = (
     _NOW
@@ -44,18 +45,6 @@ if hold > 0 then first = math.max(first, now + hold) end
 local after = first + count * interval
 redis.call('SET', KEYS[1], string.format('%.3f', after), 'PX',
            math.ceil(after - now) + tonumber(ARGV[2]))
-"""
-)
-
-# The reserved slots' delays from now, in ms.
-_RESERVE = (
-    RESERVE_SLOTS_LUA
-    + """
-local delays = {}
-for i = 0, count - 1 do
-    delays[i + 1] = math.floor(first + i * interval - now)
-end
-return delays
 """
 )
 
@@ -103,27 +92,15 @@ def pace_key(namespace: str, company_id: uuid.UUID, part: str) -> str:
 
 
 class RedisPacer:
-    """The pacing ports (slot reservations, the send gate) over one Redis."""
+    """The send gate over one Redis (slots are reserved as jobs are enqueued: slotted.py)."""
 
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self._namespace = namespace
-        self._reserve = client.register_script(_RESERVE)
         self._admit = client.register_script(_ADMIT)
         self._hold = client.register_script(_HOLD)
 
     def _key(self, company_id: uuid.UUID, part: str) -> str:
         return pace_key(self._namespace, company_id, part)
-
-    def reserve_slots(self, channel: ChannelPace, count: int) -> list[int]:
-        """The delays (ms) of the channel's next ``count`` send slots, in order."""
-        if count <= 0:
-            return []
-        keys = [self._key(channel.company_id, "next"), self._key(channel.company_id, "hold")]
-        try:
-            delays = self._reserve(keys=keys, args=[channel.rate_mps, WINDOW_MS, count])
-        except redis.RedisError as exc:
-            raise PacingUnavailable(str(exc)) from exc
-        return [max(0, int(d)) for d in delays]
 
     def admit(self, channel: ChannelPace, patience_ms: int = 0) -> int:
         """0: send now (counted in the window). A wait up to ``patience_ms``: ask again

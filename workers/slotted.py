@@ -1,12 +1,12 @@
 """Delivery jobs enqueued into their channel's send slots: one Redis call for the batch.
 
-The slots are reserved as `RedisPacer.reserve_slots` does (workers/pacing.py) and, in the same
-script, each job is written where Dramatiq's own enqueue would put it: the ready queue when its
-slot is near, else the delayed queue with its `eta`. Reserving and then enqueueing took two
-round trips per accepted message, a sixth of the intake's Redis calls. This module therefore
-knows Dramatiq's Redis layout (`<ns>:<queue>` a list of ids, `<ns>:<queue>.msgs` their
-payloads; dramatiq/brokers/redis/dispatch.lua), as workers/queues.py does; no Dramatiq
-middleware hooks `enqueue`, so none is skipped.
+The slots are reserved by `RESERVE_SLOTS_LUA` (workers/pacing.py) and, in the same script,
+each job is written where Dramatiq's own enqueue would put it: the ready queue when its slot
+is near, else the delayed queue with its `eta`. Reserving and then enqueueing took two round
+trips per accepted message, a sixth of the intake's Redis calls. This module therefore knows
+Dramatiq's Redis layout (`<ns>:<queue>` a list of ids, `<ns>:<queue>.msgs` their payloads;
+dramatiq/brokers/redis/dispatch.lua), as workers/queues.py does; no Dramatiq middleware
+hooks `enqueue`, so none is skipped.
 """
 
 import uuid
