@@ -71,6 +71,10 @@ class Scaling:
 
         return per_message(self.big) / per_message(self.small, self.small_after)
 
+    def cpu_per_message_ratios(self) -> dict[str, float]:
+        """cpu_per_message_ratio of each process group; the fake's is the machine's drift."""
+        return {u: self.cpu_per_message_ratio(u) for u in ("api", "worker", "services", "fake")}
+
     def worker_rss_mb(self) -> dict[str, float]:
         return {f"{p}%": round(self.big.worker_rss_at(p / 100) / MB, 1) for p in (10, 50, 100)}
 
@@ -82,8 +86,7 @@ class Scaling:
                 "seconds": round(self.small_after.seconds, 2),
             },
             "cpu_per_message_ratio": {
-                user: round(self.cpu_per_message_ratio(user), 3)
-                for user in ("api", "worker", "services", "fake")
+                user: round(ratio, 3) for user, ratio in self.cpu_per_message_ratios().items()
             },
             "big": self.big.to_dict(),
             "time_ratio": round(self.time_ratio, 2),

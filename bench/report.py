@@ -77,7 +77,7 @@ def _scaling_lines(figures: Figures) -> list[str]:
     assert figures.scaling is not None
     scaling, goals = figures.scaling, figures.goals()
     rss = scaling.worker_rss_mb()
-    cpu = {user: scaling.cpu_per_message_ratio(user) for user in ("api", "worker", "fake")}
+    cpu = scaling.cpu_per_message_ratios()
     return [
         f"scaling (wapipe): {scaling.small.messages} messages in {scaling.small.seconds:.1f}s "
         f"and, after, {scaling.small_after.seconds:.1f}s; {scaling.big.messages} in "
