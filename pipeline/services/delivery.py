@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from db.models import DeliveryAttempt, Message, table_of
 from db.session import Database
 from pipeline.config import Settings
-from pipeline.crypto import TokenCipher
+from pipeline.crypto import SecretKeyError, TokenCipher
 from pipeline.domain.statuses import Source, Status
 from pipeline.faults import crash_point
 from pipeline.observability.metrics import AMBIGUOUS_RESENDS, status_changed
@@ -164,10 +164,10 @@ WHERE id = :id AND lease_owner = :owner
 """)
 
 
-# A send that must wait for its channel's slot: the claim is given back without counting
-# the attempt, and the lease kept until the slot (so no twin job sends before it, and the
-# sweep knows when the job is due).
-_AWAIT_SLOT_SQL = """
+# A claim given back without counting the attempt: the send waits for its channel's slot,
+# or for a worker that can read the channel's token. The lease is kept until then (so no
+# twin job sends before it, and the sweep knows when the job is due).
+_GIVE_BACK_SQL = """
 UPDATE messages SET lease_owner = 'backoff',
     lease_expires_at = now() + make_interval(secs => %(wait_s)s),
     enqueued_at = now() + make_interval(secs => %(wait_s)s),
@@ -187,6 +187,12 @@ _PACING_DOWN_WAIT_MS = 1_000
 # jobs; a slot closer than that is not delayed at all), so the window may still be full
 # for a few ms: wait that out holding the claim, not at the back of the channel's schedule.
 _GATE_PATIENCE_MS = READY_WITHIN_MS
+# A message whose channel's token this worker cannot decrypt (its WAPIPE_SECRET_KEY lacks the
+# key the token was stored under) is tried again after this, by whichever worker takes the
+# job: it waits, owed and unsent, for a worker with the right key, and uses no attempt.
+_UNREADABLE_TOKEN_WAIT_MS = 60_000
+# That is logged at most this often per process: a backlog would log every message.
+_UNREADABLE_TOKEN_LOG_EVERY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +264,10 @@ class Deliverer:
     def deliver(self, message_id: uuid.UUID) -> DeliveryResult:
         with span("delivery"):
             with span("delivery.claim"):
-                claim = self._claim(message_id)
+                try:
+                    claim = self._claim(message_id)
+                except SecretKeyError as error:
+                    return self._unreadable_token(message_id, error)
             if claim is None:
                 return self._unclaimed(message_id)
             if claim.previous_owner == AMBIGUOUS:
@@ -308,6 +317,24 @@ class Deliverer:
         row["access_token"] = TokenCipher.from_settings(self.settings).decrypt(row["access_token"])
         return Claim(**row)
 
+    def _unreadable_token(self, message_id: uuid.UUID, error: SecretKeyError) -> DeliveryResult:
+        """Claimed, but this worker cannot read the channel's token: give the claim back
+        unused rather than fail the message or let it wait on a dead worker's lease."""
+        wait_ms = _UNREADABLE_TOKEN_WAIT_MS
+        params = {"id": message_id, "owner": self.worker_id, "wait_s": wait_ms / 1000}
+        self.db.run(_GIVE_BACK_SQL, params)
+        now = time.monotonic()
+        if now - _unreadable_logged[0] >= _UNREADABLE_TOKEN_LOG_EVERY_S:
+            _unreadable_logged[0] = now
+            log.error(
+                "cannot decrypt a channel's access token (%s); its messages wait for a worker "
+                "whose WAPIPE_SECRET_KEY holds that key (logged at most every %.0f s)",
+                error,
+                _UNREADABLE_TOKEN_LOG_EVERY_S,
+                extra={"message_id": str(message_id)},
+            )
+        return DeliveryResult(Outcome.RETRY, retry_in_ms=wait_ms)
+
     def _await_send_slot(self, claim: Claim) -> DeliveryResult | None:
         """None: the gate admitted this send. Else the claim is given back (the attempt not
         counted) until the slot the gate reserved for it. While Redis does not answer,
@@ -322,7 +349,7 @@ class Deliverer:
         if wait_ms <= 0:
             return None
         params = {"id": claim.id, "owner": self.worker_id, "wait_s": wait_ms / 1000}
-        self.db.run(_AWAIT_SLOT_SQL, params)
+        self.db.run(_GIVE_BACK_SQL, params)
         return DeliveryResult(Outcome.RETRY, retry_in_ms=wait_ms)
 
     @staticmethod
@@ -575,6 +602,10 @@ def _next_in_line(
         _NEXT_IN_LINE_SQL, {"conversation_id": conversation_id, "done": done}
     ).scalar()
     return next_id
+
+
+# When this process last logged an unreadable token (monotonic seconds).
+_unreadable_logged = [float("-inf")]
 
 
 def _now() -> datetime:

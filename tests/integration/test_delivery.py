@@ -1,5 +1,6 @@
 """Delivery through a real Dramatiq worker on real Redis, against the fake provider."""
 
+import logging
 import threading
 import uuid
 from typing import Any
@@ -8,12 +9,14 @@ import httpx
 import pytest
 from dramatiq import Worker
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from db.models import Message
+from db.models import DeliveryAttempt, Message
 from fakeprovider import FakeProvider
 from pipeline.bootstrap import Container
+from pipeline.crypto import new_key
 from pipeline.domain.errors import Conflict
+from pipeline.services import delivery
 from pipeline.services.channels import ChannelState, list_channels, pause_channel, resume_channel
 from pipeline.services.delivery import Deliverer, Outcome
 from pipeline.services.sweeper import sweep
@@ -234,3 +237,47 @@ def test_the_live_api_reports_readiness(live_url: str) -> None:
     response = httpx.get(f"{live_url}/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_a_worker_that_cannot_read_the_channels_token_gives_the_message_back_unused(
+    client: FlaskClient,
+    tenant: Tenant,
+    container: Container,
+    fake_provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker deployed with another WAPIPE_SECRET_KEY neither fails nor sends the messages
+    it takes: each waits, its attempt unused, for a worker that holds the key."""
+    monkeypatch.setattr(delivery, "_unreadable_logged", [float("-inf")])
+    foreign = container.settings.model_copy(
+        update={"wapipe_secret_key": new_key(), "whatsapp_api_base_url": "https://graph.invalid"}
+    )
+    wrong = Deliverer(container.db, container.provider, container.queue, foreign, "wrong-key")
+    ids = [uuid.UUID(_send(client, tenant)["id"]) for _ in range(2)]
+    with caplog.at_level(logging.ERROR, logger="wapipe.delivery"):
+        results = [wrong.deliver(message_id) for message_id in ids]
+    assert [(r.outcome, r.retry_in_ms) for r in results] == [(Outcome.RETRY, 60_000)] * 2
+    lines = [r.getMessage() for r in caplog.records if r.name == "wapipe.delivery"]
+    assert len(lines) == 1  # once for the burst, not once per message
+    assert "cannot decrypt a channel's access token" in lines[0]
+    assert tenant.access_token not in caplog.text
+    with container.db.transaction() as session:
+        rows = session.execute(
+            select(Message.status, Message.attempts, Message.lease_owner, Message.error_code)
+            .where(Message.id.in_(ids))
+        ).all()  # fmt: skip
+        tried = session.scalar(select(func.count()).where(DeliveryAttempt.message_id.in_(ids)))
+    assert {tuple(r) for r in rows} == {("sending", 0, "backoff", None)}
+    assert tried == 0
+    assert all(_sends(fake_provider, str(i)) == 0 for i in ids)
+
+    with container.db.transaction() as session:  # the wait is over
+        session.execute(
+            update(Message).where(Message.id.in_(ids)).values(lease_expires_at=func.now())
+        )
+    right = Deliverer(
+        container.db, container.provider, container.queue, container.settings, "right-key"
+    )
+    assert [right.deliver(i).outcome for i in ids] == [Outcome.SENT] * 2
+    assert all(_sends(fake_provider, str(i)) == 1 for i in ids)
