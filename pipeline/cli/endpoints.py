@@ -6,7 +6,17 @@ import click
 from rich.table import Table
 
 from pipeline.bootstrap import Container
-from pipeline.cli.context import console, echo_json, json_option, pass_container, safe, short_time
+from pipeline.cli.context import (
+    actor_option,
+    console,
+    echo_json,
+    json_option,
+    pass_container,
+    reason_option,
+    safe,
+    short_time,
+)
+from pipeline.services.audit import Operator
 from pipeline.services.webhook_endpoints import all_endpoints, endpoint_view, set_enabled
 
 
@@ -45,21 +55,31 @@ def list_command(container: Container, company_id: uuid.UUID | None, as_json: bo
 
 @endpoints.command("disable")
 @click.argument("endpoint_id", type=click.UUID)
+@actor_option
+@reason_option
 @pass_container
-def disable_command(container: Container, endpoint_id: uuid.UUID) -> None:
+def disable_command(
+    container: Container, endpoint_id: uuid.UUID, actor: str, reason: str | None
+) -> None:
     """Stop delivering to an endpoint (its events wait: `wapipe events replay` later)."""
-    _set(container, endpoint_id, enabled=False)
+    _set(container, Operator(actor, reason), endpoint_id, enabled=False)
 
 
 @endpoints.command("enable")
 @click.argument("endpoint_id", type=click.UUID)
+@actor_option
+@reason_option
 @pass_container
-def enable_command(container: Container, endpoint_id: uuid.UUID) -> None:
+def enable_command(
+    container: Container, endpoint_id: uuid.UUID, actor: str, reason: str | None
+) -> None:
     """Deliver to an endpoint again (its failure clock starts afresh)."""
-    _set(container, endpoint_id, enabled=True)
+    _set(container, Operator(actor, reason), endpoint_id, enabled=True)
 
 
-def _set(container: Container, endpoint_id: uuid.UUID, enabled: bool) -> None:
-    if not set_enabled(container.db, endpoint_id, enabled):
+def _set(container: Container, operator: Operator, endpoint_id: uuid.UUID, enabled: bool) -> None:
+    action_id = set_enabled(container.db, operator, endpoint_id, enabled)
+    if action_id is None:
         raise click.ClickException(f"no webhook endpoint {endpoint_id}")
-    console().print(f"endpoint {endpoint_id} {'enabled' if enabled else 'disabled'}")
+    done = "enabled" if enabled else "disabled"
+    console().print(f"endpoint {endpoint_id} {done} (audit #{action_id})")

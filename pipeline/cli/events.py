@@ -9,13 +9,16 @@ from rich.table import Table
 from pipeline.bootstrap import Container
 from pipeline.cli.context import (
     MOMENT,
+    actor_option,
     console,
     echo_json,
     json_option,
     pass_container,
+    reason_option,
     safe,
     short_time,
 )
+from pipeline.services.audit import Operator
 from pipeline.services.event_deliveries import list_deliveries, replay_deliveries
 
 
@@ -68,17 +71,32 @@ def list_command(
 @events.command("replay")
 @click.option("--endpoint", "endpoint_id", type=click.UUID, required=True)
 @click.option("--since", type=MOMENT, required=True, help="ISO or an age: 30m, 2h, 1d.")
+@actor_option
+@reason_option
 @json_option
 @pass_container
 def replay_command(
-    container: Container, endpoint_id: uuid.UUID, since: datetime, as_json: bool
+    container: Container,
+    endpoint_id: uuid.UUID,
+    since: datetime,
+    actor: str,
+    reason: str | None,
+    as_json: bool,
 ) -> None:
     """Deliver again every event since TIME the endpoint did not receive (failed, or sent
-    while it was disabled); receivers deduplicate by `webhook-id`."""
-    replayed = replay_deliveries(container.db, endpoint_id, since)
-    if replayed is None:
+    while it was disabled); receivers deduplicate by `webhook-id`. Audited."""
+    done = replay_deliveries(container.db, Operator(actor, reason), endpoint_id, since)
+    if done is None:
         raise click.ClickException(f"no webhook endpoint {endpoint_id}")
     if as_json:
-        echo_json({"endpoint_id": str(endpoint_id), "replayed": replayed})
+        echo_json(
+            {
+                "endpoint_id": str(endpoint_id),
+                "replayed": done.replayed,
+                "action_id": done.action_id,
+            }
+        )
         return
-    console().print(f"{replayed} event(s) to deliver again to {endpoint_id}")
+    console().print(
+        f"{done.replayed} event(s) to deliver again to {endpoint_id} (audit #{done.action_id})"
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import text
 
 from db.session import Database
+from pipeline.services.audit import Operator, finish_action, start_action
 from pipeline.services.events import public_id
 
 
@@ -68,7 +69,7 @@ WITH endpoint AS (
                       WHERE d.event_id = wanted.id AND d.endpoint_id = :endpoint)
     RETURNING id
 )
-SELECT (SELECT count(*) FROM endpoint) AS found,
+SELECT (SELECT company_id FROM endpoint) AS company_id,
        (SELECT count(*) FROM reset) + (SELECT count(*) FROM added) AS replayed
 """
 
@@ -87,9 +88,22 @@ def list_deliveries(
     return [DeliveryRow(**(row._asdict() | {"event_id": public_id(row.event_id)})) for row in rows]
 
 
-def replay_deliveries(db: Database, endpoint_id: uuid.UUID, since: datetime) -> int | None:
-    """Deliver again what the endpoint did not receive since ``since``; None if there is no
-    such endpoint, else how many deliveries were (re)started."""
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    replayed: int  # deliveries (re)started
+    action_id: int  # the operator's action in the audit trail
+
+
+def replay_deliveries(
+    db: Database, operator: Operator, endpoint_id: uuid.UUID, since: datetime
+) -> Replayed | None:
+    """Deliver again what the endpoint did not receive since ``since``, audited in the same
+    transaction; None if there is no such endpoint."""
     with db.transaction() as session:
         row = session.execute(text(_REPLAY_SQL), {"endpoint": endpoint_id, "since": since}).one()
-    return int(row.replayed) if row.found else None
+        if row.company_id is None:
+            return None
+        details = {"endpoint_id": str(endpoint_id), "since": since.isoformat()}
+        action_id = start_action(session, operator, "events.replay", details, row.company_id)
+        finish_action(session, action_id, {"replayed": int(row.replayed)})
+    return Replayed(int(row.replayed), action_id)

@@ -19,6 +19,7 @@ from pipeline.crypto import TokenCipher
 from pipeline.domain.errors import Forbidden, NotFound, ValidationError
 from pipeline.events.signing import new_secret
 from pipeline.events.urls import UnsafeUrl, check_scheme, check_url
+from pipeline.services.audit import Operator, finish_action, start_action
 from pipeline.services.events import EVENT_TYPES
 from pipeline.services.tenants import Principal
 
@@ -154,21 +155,30 @@ def rotate_secret(
     return {"id": str(endpoint_id), "secret": secret}
 
 
-def set_enabled(db: Database, endpoint_id: uuid.UUID, enabled: bool) -> bool:
-    """An operator's disable or enable; False if there is no such endpoint."""
+def set_enabled(
+    db: Database, operator: Operator, endpoint_id: uuid.UUID, enabled: bool
+) -> int | None:
+    """An operator's disable or enable, audited in the same transaction: the action's id, or
+    None if there is no such endpoint."""
     values: dict[str, Any] = (
         {"disabled_at": None, "disabled_reason": None, "failing_since": None}
         if enabled
         else {"disabled_at": datetime.now(UTC), "disabled_reason": "operator"}
     )
     with db.transaction() as session:
-        found = session.execute(
+        company_id = session.scalar(
             update(WebhookEndpoint)
             .where(WebhookEndpoint.id == endpoint_id)
             .values(**values)
-            .returning(WebhookEndpoint.id)
-        ).first()
-    return found is not None
+            .returning(WebhookEndpoint.company_id)
+        )
+        if company_id is None:
+            return None
+        action = "endpoints.enable" if enabled else "endpoints.disable"
+        details = {"endpoint_id": str(endpoint_id)}
+        action_id = start_action(session, operator, action, details, company_id)
+        finish_action(session, action_id, {})
+    return action_id
 
 
 def disable_failing_endpoints(db: Database, after_hours: int) -> list[uuid.UUID]:

@@ -433,20 +433,36 @@ def test_operators_list_failed_deliveries_replay_them_and_toggle_endpoints(
     assert row["type"] == "conversation.updated"
     assert row["attempts"] == 1
     assert row["last_error"] == "NewConnectionError"
+    oncall = f"oncall-{uuid.uuid4().hex[:8]}"
     replayed = wapipe.json(
-        "events", "replay", "--endpoint", endpoint["id"], "--since", "1h", "--json"
-    )
+        "events", "replay", "--endpoint", endpoint["id"], "--since", "1h",
+        "--actor", oncall, "--reason", "receiver was down", "--json",
+    )  # fmt: skip
     assert replayed["replayed"] == 1
+    [action] = wapipe.json("audit", "--action", "events.replay", "--limit", "1", "--json")
+    assert action["id"] == replayed["action_id"]
+    assert (action["actor"], action["reason"]) == (oncall, "receiver was down")
+    assert action["company_id"] == str(tenant.company_id)
+    assert action["details"]["endpoint_id"] == endpoint["id"]
+    assert action["details"]["replayed"] == 1
+    assert action["finished_at"]
     [pending] = wapipe.json("events", "list", "--endpoint", endpoint["id"], "--json")
     assert pending["status"] == "pending"
     assert pending["event_id"] == row["event_id"]
 
-    wapipe("endpoints", "disable", endpoint["id"])
+    wapipe("endpoints", "disable", endpoint["id"], "--actor", oncall)
     [shown] = [e for e in wapipe.json("endpoints", "list", "--json") if e["id"] == endpoint["id"]]
     assert shown["disabled_reason"] == "operator"
-    wapipe("endpoints", "enable", endpoint["id"])
+    wapipe("endpoints", "enable", endpoint["id"], "--actor", oncall)
     [shown] = [e for e in wapipe.json("endpoints", "list", "--json") if e["id"] == endpoint["id"]]
     assert shown["disabled_at"] is None
+    toggled = wapipe.json("audit", "--actor", oncall, "--limit", "3", "--json")
+    assert [a["action"] for a in toggled] == [
+        "endpoints.enable",
+        "endpoints.disable",
+        "events.replay",
+    ]
+    assert {a["details"]["endpoint_id"] for a in toggled} == {endpoint["id"]}
     wapipe("endpoints", "enable", str(uuid.uuid4()), code=1)
 
 
