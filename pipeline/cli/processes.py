@@ -7,7 +7,7 @@ import click
 
 from pipeline.config import get_settings
 from pipeline.observability.metrics import MULTIPROC_ENV, fresh_multiproc_dir
-from pipeline.startup import refuse_if_insecure
+from pipeline.startup import refuse_if_insecure, refuse_if_tokens_unreadable
 from workers.broker import QUEUES
 
 
@@ -87,5 +87,6 @@ def worker(processes: int, threads: int, queues: str, metrics_port: int | None) 
     if unknown:
         raise click.BadParameter(f"unknown queue(s): {', '.join(sorted(unknown))}")
     refuse_if_insecure(get_settings())
+    refuse_if_tokens_unreadable(get_settings())
     os.environ.update(metrics_env("worker", metrics_port))
     os.execv(sys.executable, worker_argv(processes, threads, chosen))  # noqa: S606

@@ -8,14 +8,23 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
+from cryptography.fernet import Fernet, MultiFernet
+from sqlalchemy.engine import make_url
 
+from db.migrate import create_database, upgrade
+from db.session import Database, make_engine
 from pipeline.config import Settings
+from pipeline.crypto import TokenCipher, new_key
+from pipeline.services.tenants import create_company
+from pipeline.startup import unreadable_tokens_reason
 from tests.conftest import APP_SECRET, VERIFY_TOKEN
 from tests.e2e.conftest import Stack
 from tests.e2e.processes import WAPIPE
@@ -70,6 +79,61 @@ def test_the_api_and_workers_refuse_default_secrets_with_a_real_provider(
     if argv[:3] == WAPIPE:  # refused before gunicorn or dramatiq even start: one line
         assert done.stderr.strip() == f"{REFUSAL}; see README, Security"
         assert done.stdout == ""
+
+
+@pytest.fixture
+def fresh_database_url() -> Iterator[str]:
+    """A migrated database of its own (the shared one holds tokens under many keys)."""
+    url = f"postgresql+psycopg:///wapipe_keys_{uuid.uuid4().hex[:8]}"
+    create_database(url)
+    upgrade(url)
+    yield url
+    with psycopg.connect("dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
+
+
+def test_a_worker_whose_key_reads_none_of_the_stored_tokens_refuses_to_start(
+    settings: Settings, fresh_database_url: str
+) -> None:
+    """A key from another deployment, or a rotation's new key without the old one: the
+    worker would send nothing, so it says so instead of starting."""
+    old, other = new_key(), new_key()
+    db = Database(make_engine(fresh_database_url, pool_size=1))
+    try:
+        for n in range(2):
+            cipher = TokenCipher(MultiFernet([Fernet(old.encode())]))
+            create_company(db, f"Keys {n}", f"99{n}", f"tok-secret-{n}", cipher=cipher)
+    finally:
+        db.dispose()
+    env = _unsafe_env(settings) | {
+        "DATABASE_URL": fresh_database_url,
+        "WHATSAPP_APP_SECRET": f"app-{uuid.uuid4().hex}",
+        "WHATSAPP_VERIFY_TOKEN": f"verify-{uuid.uuid4().hex}",
+        "WAPIPE_SECRET_KEY": other,
+    }
+    argv = [*WAPIPE, "worker", "--processes", "1", "--threads", "1"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "wapipe: refusing to start: WAPIPE_SECRET_KEY decrypts none of the 2 stored access "
+        "token(s) (another deployment's key, or a new key without the old one); "
+        "see README, Security"
+    )
+    assert "tok-secret" not in done.stderr + done.stdout
+    # The new key first and the old one still listed, as a rotation goes: it starts.
+    rotating = settings.model_copy(
+        update={
+            "database_url": fresh_database_url,
+            "whatsapp_api_base_url": META,
+            "wapipe_secret_key": f"{other},{old}",
+        }
+    )
+    assert unreadable_tokens_reason(rotating) is None
+    # A database not up yet is no reason to refuse: the worker waits for it.
+    unreachable = f"postgresql+psycopg://127.0.0.1:{free_port()}/wapipe"
+    assert (
+        unreadable_tokens_reason(rotating.model_copy(update={"database_url": unreachable})) is None
+    )
 
 
 def _wapipe(stack: Stack, *args: str) -> str:
