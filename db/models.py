@@ -491,6 +491,8 @@ class Media(Base):
     """A media id the company uploaded or received: only those may be downloaded by it."""
 
     __tablename__ = "media"
+    # For retention (pipeline/services/retention.py).
+    __table_args__ = (Index("ix_media_created_at", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.id"), primary_key=True)

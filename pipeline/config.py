@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     wapipe_retention_idempotency_hours: int = 24
     # The leader's maintenance_runs log.
     wapipe_retention_maintenance_days: int = 30
+    # Which media ids a company uploaded or received (what it may download): Meta keeps a
+    # media file 30 days, after which its id downloads nothing.
+    wapipe_retention_media_days: int = 30
     # Log lines as JSON objects or text; empty: JSON unless stderr is a terminal.
     wapipe_log_format: Literal["", "json", "text"] = ""
     # Each `wapipe worker` serves /metrics and /healthz here (0: off). A port already taken

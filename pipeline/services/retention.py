@@ -1,11 +1,11 @@
 """Retention: pruning the logs that only explain the past, in short batches.
 
 Raw webhook bodies, delivery attempts, parked statuses, idempotency keys, the events outbox
-and its deliveries, and the leader's maintenance runs grow with every message; messages and
-their status history are kept. Each batch is one autocommit DELETE of at most ``batch``
-rows (SKIP LOCKED, so it never waits on an applier or a request holding a row), which keeps
-every lock short; a table is done when a batch comes back short, and the whole run stops
-when its time budget is spent (the next run goes on where it stopped).
+and its deliveries, media ids and the leader's maintenance runs grow with every message;
+messages and their status history are kept. Each batch is one autocommit DELETE of at most
+``batch`` rows (SKIP LOCKED, so it never waits on an applier or a request holding a row),
+which keeps every lock short; a table is done when a batch comes back short, and the whole
+run stops when its time budget is spent (the next run goes on where it stopped).
 """
 
 import logging
@@ -69,6 +69,12 @@ _PRUNE_SQL: dict[str, str] = {
               AND NOT EXISTS (SELECT 1 FROM event_deliveries d
                               WHERE d.event_id = e.id AND d.status = 'pending')
             ORDER BY e.id LIMIT %(batch)s FOR UPDATE OF e SKIP LOCKED)""",
+    # Media ids past Meta's own keeping of the file: a message naming one keeps its content.
+    "media": """
+        DELETE FROM media WHERE (id, company_id) IN (
+            SELECT id, company_id FROM media
+            WHERE created_at < now() - make_interval(secs => %(keep_s)s)
+            LIMIT %(batch)s FOR UPDATE SKIP LOCKED)""",
     "maintenance_runs": """
         DELETE FROM maintenance_runs WHERE id IN (
             SELECT id FROM maintenance_runs
@@ -100,6 +106,7 @@ def retention_periods(settings: Settings) -> dict[str, timedelta]:
             timedelta(hours=settings.wapipe_retention_events_hours), EVENTS_FLOOR
         ),
         "events": max(timedelta(hours=settings.wapipe_retention_events_hours), EVENTS_FLOOR),
+        "media": timedelta(days=settings.wapipe_retention_media_days),
         "maintenance_runs": timedelta(days=settings.wapipe_retention_maintenance_days),
     }
 

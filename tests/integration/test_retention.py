@@ -11,6 +11,7 @@ from db.models import (
     DeliveryAttempt,
     IdempotencyKey,
     MaintenanceRun,
+    Media,
     Message,
     MessageStatusEvent,
     PendingStatus,
@@ -97,6 +98,17 @@ def _run(container: Container, started: datetime) -> int:
         )
 
 
+def _media(container: Container, tenant: Tenant, created: datetime) -> str:
+    media_id = f"media-{uuid.uuid4().hex}"
+    with container.db.transaction() as session:
+        session.execute(
+            insert(Media).values(
+                id=media_id, company_id=tenant.company_id, direction="in", created_at=created
+            )
+        )
+    return media_id
+
+
 def _left(container: Container, column: Any, ids: list[Any]) -> set[Any]:
     with container.db.transaction() as session:
         return set(session.scalars(select(column).where(column.in_(ids))))
@@ -130,6 +142,8 @@ def test_prune_deletes_old_rows_and_keeps_recent_ones_and_those_still_needed(
     old_key = _key(container, tenant, NOW - timedelta(hours=25))
     fresh_key = _key(container, tenant, NOW - timedelta(hours=23))
     old_run, recent_run = _run(container, LONG_AGO), _run(container, NOW)
+    old_media = _media(container, tenant, NOW - timedelta(days=31))
+    recent_media = _media(container, tenant, NOW - timedelta(days=29))
 
     report = prune(container.db, settings)
 
@@ -141,6 +155,7 @@ def test_prune_deletes_old_rows_and_keeps_recent_ones_and_those_still_needed(
     assert _left(container, PendingStatus.id, [old_parked, waiting_parked]) == {waiting_parked}
     assert _left(container, IdempotencyKey.key, [old_key, fresh_key]) == {fresh_key}
     assert _left(container, MaintenanceRun.id, [old_run, recent_run]) == {recent_run}
+    assert _left(container, Media.id, [old_media, recent_media]) == {recent_media}
     # The events outbox and its deliveries: tests/integration/test_events.py.
     seeded = set(report.deleted) - {"events", "event_deliveries"}
     assert all(report.deleted[name] >= 1 for name in seeded)
