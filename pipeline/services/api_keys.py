@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from db.models import ApiKey, Company, User
 from db.session import Database
 from pipeline.domain.errors import Conflict, NotFound, ValidationError
-from pipeline.services.audit import Operator, finish_action, start_action
+from pipeline.services.audit import Operator, record_action_in
 from pipeline.services.tenants import add_key
 
 
@@ -111,8 +111,7 @@ def create_key(
         owner = _user_of(session, company_id, user_id)
         key_id, api_key = add_key(session, company_id, owner, rate_limit)
         details = {"key_id": str(key_id), "user_id": str(owner), "rate_limit": rate_limit}
-        action_id = start_action(session, operator, "keys.create", details, company_id)
-        finish_action(session, action_id, {})
+        action_id = record_action_in(session, operator, "keys.create", details, company_id)
     return NewKey(key_id, owner, api_key, rate_limit, None, action_id)
 
 
@@ -152,8 +151,7 @@ def revoke_keys(
             )
         )
         details = {"revoked": [str(k) for k in revoked]}
-        action_id = start_action(session, operator, "keys.revoke", details, company_id)
-        finish_action(session, action_id, {})
+        action_id = record_action_in(session, operator, "keys.revoke", details, company_id)
     return revoked, action_id
 
 
@@ -183,8 +181,7 @@ def rotate_key(
         rate = rate_limit if rate_limit is not None else old.rate_limit
         key_id, api_key = add_key(session, company_id, old.user_id, rate)
         details = {"key_id": str(key_id), "replaced": str(old_id), "rate_limit": rate}
-        action_id = start_action(session, operator, "keys.rotate", details, company_id)
-        finish_action(session, action_id, {})
+        action_id = record_action_in(session, operator, "keys.rotate", details, company_id)
     return NewKey(key_id, old.user_id, api_key, rate, old_id, action_id)
 
 

@@ -102,8 +102,21 @@ def record_action(
 ) -> int:
     """Record a finished one-step action (a pause, a resume, a purge)."""
     with db.transaction() as session:
-        action_id = start_action(session, operator, action, details, company_id)
-        finish_action(session, action_id, {})
+        return record_action_in(session, operator, action, details, company_id)
+
+
+def record_action_in(
+    session: Session,
+    operator: Operator,
+    action: str,
+    details: dict[str, Any],
+    company_id: uuid.UUID | None = None,
+    result: dict[str, Any] | None = None,
+) -> int:
+    """Record a finished one-step action in the caller's transaction, the one that makes the
+    change: both are committed, or neither. ``result`` is merged into its details."""
+    action_id = start_action(session, operator, action, details, company_id)
+    finish_action(session, action_id, result or {})
     return action_id
 
 

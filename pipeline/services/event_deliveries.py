@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 
 from db.session import Database
-from pipeline.services.audit import Operator, finish_action, start_action
+from pipeline.services.audit import Operator, record_action_in
 from pipeline.services.events import public_id
 
 
@@ -104,6 +104,8 @@ def replay_deliveries(
         if row.company_id is None:
             return None
         details = {"endpoint_id": str(endpoint_id), "since": since.isoformat()}
-        action_id = start_action(session, operator, "events.replay", details, row.company_id)
-        finish_action(session, action_id, {"replayed": int(row.replayed)})
+        result = {"replayed": int(row.replayed)}
+        action_id = record_action_in(
+            session, operator, "events.replay", details, row.company_id, result
+        )
     return Replayed(int(row.replayed), action_id)

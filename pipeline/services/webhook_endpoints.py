@@ -19,7 +19,7 @@ from pipeline.crypto import TokenCipher
 from pipeline.domain.errors import Forbidden, NotFound, ValidationError
 from pipeline.events.signing import new_secret
 from pipeline.events.urls import UnsafeUrl, check_scheme, check_url
-from pipeline.services.audit import Operator, finish_action, start_action
+from pipeline.services.audit import Operator, record_action_in
 from pipeline.services.events import EVENT_TYPES
 from pipeline.services.tenants import Principal
 
@@ -176,9 +176,7 @@ def set_enabled(
             return None
         action = "endpoints.enable" if enabled else "endpoints.disable"
         details = {"endpoint_id": str(endpoint_id)}
-        action_id = start_action(session, operator, action, details, company_id)
-        finish_action(session, action_id, {})
-    return action_id
+        return record_action_in(session, operator, action, details, company_id)
 
 
 def disable_failing_endpoints(db: Database, after_hours: int) -> list[uuid.UUID]:
