@@ -89,20 +89,19 @@ class ApiRateLimiter:
         burst = max(1.0, per_second * BURST_SECONDS)
         want = max(1, int(per_second * TAKE_SECONDS))
         try:
-            taken, wait_ms = self._script(
-                keys=[self._prefix + key_id.hex], args=[per_second, burst, want]
-            )
+            answer = self._script(keys=[self._prefix + key_id.hex], args=[per_second, burst, want])
         except redis.RedisError as exc:
             self._failed(exc)
             return ALLOWED
         if self._failing.is_set():
             self._failing.clear()
             log.warning("rate limiting works again (Redis reachable)")
-        if int(taken) > 1:
-            self._hold(key_id, int(taken) - 1, now)  # this request spends one
-        if int(taken):
+        taken, wait_ms = (int(n) for n in answer)
+        if taken > 1:
+            self._hold(key_id, taken - 1, now)  # this request spends one
+        if taken:
             return ALLOWED
-        return Verdict(False, max(1, math.ceil(int(wait_ms) / 1000)))
+        return Verdict(False, max(1, math.ceil(wait_ms / 1000)))
 
     def _spend_held(self, key_id: uuid.UUID, now: float) -> bool:
         """Spend one of the key's tokens this process holds, if any still hold."""
